@@ -1,0 +1,45 @@
+import type { Config, Scope } from '../config.ts'
+import { ForbiddenError, UnauthorizedError } from '../errors.ts'
+import { createTokenTable, type Grant, mayAccess, OPEN_GRANT, parseBearer } from './tokens.ts'
+
+export interface Credentials {
+	/** The `Authorization` header as sent. */
+	authorization: string | null
+	/** `?access_token=`, passed only by the routes that accept it (the streaming GETs). */
+	queryToken?: string
+}
+
+export interface Guard {
+	/** The grant of a request's token; throws 401 for a missing, malformed or unknown one. */
+	authenticate(credentials: Credentials): Grant
+	/** Throws 403 unless the grant has `scope` on `stream`. */
+	authorize(grant: Grant, scope: Scope, stream: string): void
+}
+
+/**
+ * Every auth failure is decided here: 401 (with `WWW-Authenticate: Bearer`, from the error)
+ * when there is no valid token, 403 only for a valid token that lacks the grant. Messages
+ * never repeat the token.
+ */
+export function createGuard(config: Pick<Config, 'tokens' | 'noAuth'>): Guard {
+	const table = createTokenTable(config.tokens)
+	return {
+		authenticate({ authorization, queryToken }) {
+			if (config.noAuth) return OPEN_GRANT
+			let token: string | undefined
+			if (authorization !== null) {
+				token = parseBearer(authorization)
+				if (token === undefined)
+					throw new UnauthorizedError('the Authorization header must be "Bearer <token>"')
+			} else token = queryToken || undefined
+			if (token === undefined) throw new UnauthorizedError('a bearer token is required')
+			const grant = table.lookup(token)
+			if (!grant) throw new UnauthorizedError('the token is not valid')
+			return grant
+		},
+		authorize(grant, scope, stream) {
+			if (!mayAccess(grant, scope, stream))
+				throw new ForbiddenError(`the token does not grant "${scope}" on ${stream}`)
+		},
+	}
+}

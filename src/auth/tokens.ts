@@ -1,0 +1,67 @@
+import { timingSafeEqual } from 'node:crypto'
+import { isTokenText, type Scope, type TokenSpec } from '../config.ts'
+
+/** What a valid token grants: scopes on the streams its patterns match. */
+export interface Grant {
+	scopes: ReadonlySet<Scope>
+	patterns: RegExp[]
+}
+
+export const sha256 = (text: string) => new Bun.CryptoHasher('sha256').update(text).digest()
+
+/** `agents/*` to a whole-name match; `*` stands for any characters, everything else is literal. */
+export function patternToRegExp(pattern: string): RegExp {
+	const body = pattern
+		.split('*')
+		.map((part) => part.replace(/[.+?^${}()|[\]\\/-]/g, '\\$&'))
+		.join('.*')
+	return new RegExp(`^${body}$`)
+}
+
+export const matchesAny = (patterns: RegExp[], stream: string) =>
+	patterns.some((p) => p.test(stream))
+
+/** `admin` is every scope. */
+export const hasScope = (grant: Grant, scope: Scope) =>
+	grant.scopes.has(scope) || grant.scopes.has('admin')
+
+export const mayAccess = (grant: Grant, scope: Scope, stream: string) =>
+	hasScope(grant, scope) && matchesAny(grant.patterns, stream)
+
+/** Grants everything: the grant of `--no-auth`. */
+export const OPEN_GRANT: Grant = { scopes: new Set(['admin']), patterns: [/^.*$/] }
+
+/**
+ * The table of known tokens, kept only as SHA-256 digests. A lookup hashes the presented token
+ * and compares it with every entry in constant time, so neither the answer nor its timing says
+ * how much of a guess was right.
+ */
+export function createTokenTable(specs: TokenSpec[]) {
+	const entries = specs.map((spec) => ({
+		digest:
+			spec.token !== undefined ? sha256(spec.token) : Buffer.from(spec.sha256 as string, 'hex'),
+		grant: { scopes: new Set(spec.scopes), patterns: spec.streams.map(patternToRegExp) } as Grant,
+	}))
+	return {
+		lookup(token: string): Grant | undefined {
+			const digest = sha256(token)
+			let found: Grant | undefined
+			for (const entry of entries)
+				if (timingSafeEqual(entry.digest, digest) && !found) found = entry.grant
+			return found
+		},
+	}
+}
+
+export type TokenTable = ReturnType<typeof createTokenTable>
+
+/**
+ * The token of an `Authorization` header: the scheme is case-insensitive and followed by one
+ * space; the token is token68 as RFC 6750 defines it. Anything else is no token at all.
+ */
+export function parseBearer(header: string | null): string | undefined {
+	if (!header || header.length < 8 || header.slice(0, 7).toLowerCase() !== 'bearer ')
+		return undefined
+	const token = header.slice(7)
+	return isTokenText(token) ? token : undefined
+}

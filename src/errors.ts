@@ -1,0 +1,65 @@
+/**
+ * Every error a request can meet carries its own status and code, so that one handler in
+ * `http/errors.ts` answers them all as `{"error": {"code", "message", "field"}}`.
+ */
+export class CortexError extends Error {
+	readonly status: number = 500
+	readonly code: string = 'internal'
+	/** A JSON Pointer into the request body, when one field is at fault. */
+	readonly field?: string
+	readonly headers?: Record<string, string>
+
+	constructor(message: string, field?: string) {
+		super(message)
+		this.field = field
+	}
+}
+
+export class BadRequestError extends CortexError {
+	override readonly status = 400
+	override readonly code: string = 'bad_request'
+}
+
+export class InvalidEventError extends BadRequestError {
+	override readonly code = 'invalid_event'
+}
+
+export class MalformedJsonError extends BadRequestError {
+	override readonly code = 'malformed_json'
+}
+
+export class UnauthorizedError extends CortexError {
+	override readonly status = 401
+	override readonly code = 'unauthorized'
+	override readonly headers = { 'WWW-Authenticate': 'Bearer realm="cortex-stream"' }
+}
+
+export class ForbiddenError extends CortexError {
+	override readonly status = 403
+	override readonly code = 'forbidden'
+}
+
+export class NotFoundError extends CortexError {
+	override readonly status = 404
+	override readonly code = 'not_found'
+}
+
+export class StreamEndedError extends CortexError {
+	override readonly status = 409
+	override readonly code = 'stream_ended'
+}
+
+export class PayloadTooLargeError extends CortexError {
+	override readonly status = 413
+	override readonly code = 'payload_too_large'
+}
+
+export class IdempotencyConflictError extends CortexError {
+	override readonly status = 422
+	override readonly code = 'idempotency_key_reused'
+}
+
+export class StoreUnavailableError extends CortexError {
+	override readonly status = 503
+	override readonly code = 'store_unavailable'
+}

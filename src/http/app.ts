@@ -1,0 +1,58 @@
+import { Elysia } from 'elysia'
+import type { AppDeps } from './deps.ts'
+import { handleError } from './errors.ts'
+import { opsRoutes } from './ops.ts'
+import { publishRoutes } from './publish.ts'
+import { snapshotRoutes } from './snapshots.ts'
+import { subscribeRoutes } from './subscribe.ts'
+
+const started = new WeakMap<Request, number>()
+
+/** The whole HTTP API of the contract, as one Elysia app. */
+export function createApp(deps: AppDeps) {
+	const { config, log, metrics } = deps
+	const cors = new Set(config.corsOrigins)
+	return new Elysia()
+		.onRequest(({ request, set }) => {
+			started.set(request, performance.now())
+			const origin = request.headers.get('origin')
+			if (origin === null || !(cors.has(origin) || cors.has('*'))) return
+			set.headers['access-control-allow-origin'] = cors.has('*') ? '*' : origin
+			set.headers.vary = 'Origin'
+			if (request.method === 'OPTIONS')
+				return new Response(null, {
+					status: 204,
+					headers: {
+						'access-control-allow-origin': cors.has('*') ? '*' : origin,
+						'access-control-allow-methods': 'GET, POST, OPTIONS',
+						'access-control-allow-headers':
+							'Authorization, Content-Type, Idempotency-Key, Last-Event-ID',
+						'access-control-max-age': '600',
+						vary: 'Origin',
+					},
+				})
+		})
+		.onError(({ code, error, request }) =>
+			handleError(log, code, error, new URL(request.url).pathname),
+		)
+		.onAfterResponse(({ request, set, responseValue }) => {
+			const status =
+				responseValue instanceof Response ? responseValue.status : Number(set.status ?? 200)
+			metrics.responses.set(status, (metrics.responses.get(status) ?? 0) + 1)
+			const t0 = started.get(request)
+			// The path only: a query string may hold ?access_token=, which never reaches a log.
+			const url = request.url
+			const q = url.indexOf('?')
+			const path = url.slice(url.indexOf('/', url.indexOf('//') + 2), q < 0 ? undefined : q)
+			log.info('request', {
+				method: request.method,
+				path,
+				status,
+				ms: t0 === undefined ? undefined : Math.round((performance.now() - t0) * 100) / 100,
+			})
+		})
+		.use(opsRoutes(deps))
+		.use(publishRoutes(deps))
+		.use(subscribeRoutes(deps))
+		.use(snapshotRoutes(deps))
+}

@@ -1,0 +1,29 @@
+import { Elysia } from 'elysia'
+import { renderMetrics } from '../metrics.ts'
+import type { AppDeps } from './deps.ts'
+import { json } from './respond.ts'
+
+/** `/healthz` and `/metrics`: no auth, and no stream names, so they are safe to expose to probes. */
+export function opsRoutes({ store, hub, metrics }: AppDeps) {
+	return new Elysia({ name: 'ops' })
+		.get('/healthz', async () =>
+			(await store.writable())
+				? json(200, { ok: true })
+				: json(503, {
+						ok: false,
+						error: { code: 'store_unavailable', message: 'the store is not writable' },
+					}),
+		)
+		.get(
+			'/metrics',
+			() =>
+				new Response(
+					renderMetrics(metrics, {
+						openStreams: hub.openStreams,
+						streamsWithSubscribers: hub.channels,
+						storeBytes: store.sizeBytes(),
+					}),
+					{ headers: { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' } },
+				),
+		)
+}

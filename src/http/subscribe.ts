@@ -1,0 +1,63 @@
+import { Elysia } from 'elysia'
+import type { StreamKind } from '../events.ts'
+import { follow } from '../streams/subscription.ts'
+import { parseEventId } from '../validate.ts'
+import { type AppDeps, streamOf } from './deps.ts'
+
+const SSE_HEADERS = {
+	'content-type': 'text/event-stream',
+	'cache-control': 'no-cache, no-transform',
+	'x-accel-buffering': 'no',
+}
+
+/** The brief's endpoints: `GET /api/streaming/agents/:name/stream` and the workflow twin. */
+export function subscribeRoutes({ config, store, hub, guard, metrics }: AppDeps) {
+	async function subscribe(
+		kind: StreamKind,
+		name: string,
+		request: Request,
+		query: Record<string, string | undefined>,
+		set: { headers: Record<string, string | number> },
+		server: { timeout(request: Request, seconds: number): void } | null,
+	) {
+		// EventSource cannot set headers, so these routes alone also take ?access_token=.
+		const grant = guard.authenticate({
+			authorization: request.headers.get('authorization'),
+			queryToken: query.access_token,
+		})
+		const stream = streamOf(kind, name)
+		guard.authorize(grant, 'read', stream)
+		const header = request.headers.get('last-event-id')
+		const lastEventId =
+			header !== null && header !== ''
+				? parseEventId('Last-Event-ID', header)
+				: parseEventId('lastEventId', query.lastEventId)
+		const state = await store.state(stream)
+		if (
+			lastEventId !== undefined &&
+			state &&
+			state.status !== 'running' &&
+			lastEventId >= state.lastId
+		)
+			// The run is over and the client has all of it: 204 tells EventSource to stop reconnecting.
+			return new Response(null, { status: 204 })
+		const afterId =
+			lastEventId ?? (state ? (kind === 'agents' ? state.executionStart : state.firstId) - 1 : 0)
+		// Silence is normal on a stream; only heartbeats and events should decide when it is alive.
+		server?.timeout(request, 0)
+		Object.assign(set.headers, SSE_HEADERS)
+		return follow(hub, store, metrics, stream, {
+			afterId,
+			retryMs: config.retryMs,
+			signal: request.signal,
+		})
+	}
+
+	return new Elysia({ name: 'subscribe' })
+		.get('/api/streaming/agents/:name/stream', ({ params, request, query, set, server }) =>
+			subscribe('agents', params.name, request, query, set, server),
+		)
+		.get('/api/streaming/workflows/:id/stream', ({ params, request, query, set, server }) =>
+			subscribe('workflows', params.id, request, query, set, server),
+		)
+}

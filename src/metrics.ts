@@ -1,0 +1,93 @@
+/** Counters of one server, rendered in the Prometheus text format by `GET /metrics`. */
+export interface Metrics {
+	eventsAppended: number
+	eventsDelivered: number
+	commits: number
+	publishRequests: number
+	idempotentReplays: number
+	subscriptionsOpened: number
+	subscriptionsClosed: number
+	/** Chunks a stream could not write because its client had gone. */
+	writeFailures: number
+	responses: Map<number, number>
+}
+
+export const createMetrics = (): Metrics => ({
+	eventsAppended: 0,
+	eventsDelivered: 0,
+	commits: 0,
+	publishRequests: 0,
+	idempotentReplays: 0,
+	subscriptionsOpened: 0,
+	subscriptionsClosed: 0,
+	writeFailures: 0,
+	responses: new Map(),
+})
+
+type Sample = [name: string, type: 'counter' | 'gauge', help: string, value: number]
+
+/** Gauges are read at scrape time from whoever owns them, so they cannot drift. */
+export interface Gauges {
+	openStreams: number
+	storeBytes: number
+	streamsWithSubscribers: number
+}
+
+export function renderMetrics(m: Metrics, g: Gauges): string {
+	const samples: Sample[] = [
+		['cortex_events_appended_total', 'counter', 'Events appended to the store.', m.eventsAppended],
+		[
+			'cortex_events_delivered_total',
+			'counter',
+			'Events written to subscribers.',
+			m.eventsDelivered,
+		],
+		['cortex_commits_total', 'counter', 'Store transactions committed (group commits).', m.commits],
+		[
+			'cortex_publish_requests_total',
+			'counter',
+			'Publish requests answered 201.',
+			m.publishRequests,
+		],
+		[
+			'cortex_idempotent_replays_total',
+			'counter',
+			'Publishes answered from an earlier request with the same Idempotency-Key.',
+			m.idempotentReplays,
+		],
+		[
+			'cortex_subscriptions_opened_total',
+			'counter',
+			'Event streams opened.',
+			m.subscriptionsOpened,
+		],
+		[
+			'cortex_subscriptions_closed_total',
+			'counter',
+			'Event streams closed.',
+			m.subscriptionsClosed,
+		],
+		[
+			'cortex_stream_write_failures_total',
+			'counter',
+			'Event streams ended by a failed write.',
+			m.writeFailures,
+		],
+		['cortex_open_streams', 'gauge', 'Event streams open now.', g.openStreams],
+		[
+			'cortex_streams_with_subscribers',
+			'gauge',
+			'Distinct streams with at least one subscriber.',
+			g.streamsWithSubscribers,
+		],
+		['cortex_store_bytes', 'gauge', 'Bytes the store occupies on disk.', g.storeBytes],
+	]
+	let out = ''
+	for (const [name, type, help, value] of samples)
+		out += `# HELP ${name} ${help}\n# TYPE ${name} ${type}\n${name} ${value}\n`
+	out += '# HELP cortex_http_responses_total HTTP responses by status code.\n'
+	out += '# TYPE cortex_http_responses_total counter\n'
+	for (const [status, count] of [...m.responses].sort((a, b) => a[0] - b[0]))
+		out += `cortex_http_responses_total{code="${status}"} ${count}\n`
+	return out
+}

@@ -1,0 +1,66 @@
+import { createGuard } from './auth/guard.ts'
+import type { Config } from './config.ts'
+import { createApp } from './http/app.ts'
+import type { Logger } from './log.ts'
+import { createMetrics } from './metrics.ts'
+import { openStore } from './store/store.ts'
+import { createHub } from './streams/hub.ts'
+import { createSnapshots } from './streams/status.ts'
+
+/** How long SIGTERM waits for streams to finish their last write before closing connections. */
+export const SHUTDOWN_GRACE_MS = 5_000
+
+export interface RunningServer {
+	url: string
+	port: number
+	/** Stop accepting, end open streams cleanly, then close the store. */
+	stop(): Promise<void>
+}
+
+/** Opens the store and serves the API until `stop`. */
+export async function startServer(config: Config, log: Logger): Promise<RunningServer> {
+	const store = await openStore({ url: config.db })
+	const metrics = createMetrics()
+	const hub = createHub(store, { heartbeatMs: config.heartbeatMs })
+	const app = createApp({
+		config,
+		store,
+		hub,
+		guard: createGuard(config),
+		snapshots: createSnapshots(store),
+		metrics,
+		log,
+	})
+	app.listen({
+		port: config.port,
+		hostname: config.host,
+		// The publish route enforces --max-body itself, with a JSON 413; this is only a backstop.
+		maxRequestBodySize: config.maxBody * 2 + 65_536,
+		idleTimeout: 30,
+	})
+	const server = app.server
+	if (!server) throw new Error('the server did not start')
+	const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${server.port}`
+	if (config.noAuth)
+		log.warn(
+			'AUTHENTICATION IS OFF (--no-auth): anyone who can reach this port can read and publish every stream; use it for local development only',
+		)
+	log.info('listening', { url, port: server.port, db: config.db, tokens: config.tokens.length })
+
+	let stopping: Promise<void> | undefined
+	return {
+		url,
+		port: server.port as number,
+		stop() {
+			stopping ??= (async () => {
+				const closed = server.stop(false)
+				hub.close()
+				await Promise.race([closed, Bun.sleep(SHUTDOWN_GRACE_MS)])
+				await server.stop(true)
+				await store.close()
+				log.info('stopped')
+			})()
+			return stopping
+		},
+	}
+}

@@ -1,0 +1,75 @@
+import type { Database } from 'bun:sqlite'
+
+/** 'CSTR': marks a file as ours, so the server never writes into someone else's database. */
+export const APPLICATION_ID = 0x43535452
+
+/**
+ * Forward migrations; `PRAGMA user_version` holds how many have run. Append only: a released
+ * migration is never edited, a change of schema is a new entry.
+ */
+export const MIGRATIONS: string[] = [
+	`
+	CREATE TABLE streams (
+		key INTEGER PRIMARY KEY,
+		name TEXT NOT NULL UNIQUE,
+		last_id INTEGER NOT NULL,
+		status TEXT NOT NULL,
+		execution_start INTEGER NOT NULL,
+		first_id INTEGER NOT NULL DEFAULT 1,
+		created_at INTEGER NOT NULL,
+		updated_at INTEGER NOT NULL
+	);
+	-- Clustered on (stream, id): a replay is one sequential range scan.
+	CREATE TABLE events (
+		stream INTEGER NOT NULL,
+		id INTEGER NOT NULL,
+		seq INTEGER NOT NULL,
+		type TEXT NOT NULL,
+		data TEXT NOT NULL,
+		created_at INTEGER NOT NULL,
+		PRIMARY KEY (stream, id)
+	) WITHOUT ROWID;
+	CREATE UNIQUE INDEX events_by_seq ON events (seq);
+	CREATE TABLE idempotency_keys (
+		stream INTEGER NOT NULL,
+		key TEXT NOT NULL,
+		fingerprint TEXT NOT NULL,
+		first_id INTEGER NOT NULL,
+		count INTEGER NOT NULL,
+		created_at INTEGER NOT NULL,
+		PRIMARY KEY (stream, key)
+	) WITHOUT ROWID;
+	CREATE INDEX idempotency_keys_by_age ON idempotency_keys (created_at);
+	-- last_seq survives pruning, so the global cursor never goes back.
+	CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+	INSERT INTO meta (key, value) VALUES ('last_seq', 0);
+	`,
+]
+
+export class NotOurDatabaseError extends Error {}
+
+/** Brings a database to the current schema; refuses files that belong to something else. */
+export function migrate(db: Database) {
+	const { application_id: appId } = db.query('PRAGMA application_id').get() as {
+		application_id: number
+	}
+	const { user_version: version } = db.query('PRAGMA user_version').get() as {
+		user_version: number
+	}
+	const tables = db.query("SELECT count(*) AS n FROM sqlite_master WHERE type = 'table'").get() as {
+		n: number
+	}
+	if (appId !== APPLICATION_ID && (appId !== 0 || tables.n > 0))
+		throw new NotOurDatabaseError('the file is not a cortex-stream database')
+	if (version > MIGRATIONS.length)
+		throw new NotOurDatabaseError(
+			`the database has schema version ${version}, newer than this build knows (${MIGRATIONS.length})`,
+		)
+	for (let v = version; v < MIGRATIONS.length; v++) {
+		db.transaction(() => {
+			db.exec(MIGRATIONS[v])
+			db.exec(`PRAGMA application_id = ${APPLICATION_ID}`)
+			db.exec(`PRAGMA user_version = ${v + 1}`)
+		})()
+	}
+}

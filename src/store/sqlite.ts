@@ -1,0 +1,318 @@
+import { Database } from 'bun:sqlite'
+import { mkdirSync, statSync } from 'node:fs'
+import { dirname } from 'node:path'
+import {
+	CortexError,
+	IdempotencyConflictError,
+	StoreUnavailableError,
+	StreamEndedError,
+} from '../errors.ts'
+import { isTerminal, type NewEvent, type StoredEvent, type StreamKind } from '../events.ts'
+import { migrate } from './schema.ts'
+import type {
+	AdvanceListener,
+	AppendResult,
+	Idempotency,
+	RunStatus,
+	Store,
+	StreamState,
+} from './store.ts'
+
+/** The contract remembers an Idempotency-Key for 24 hours. */
+export const IDEMPOTENCY_TTL_MS = 24 * 3_600_000
+
+interface Row extends StreamState {
+	key: number
+}
+
+interface Pending {
+	stream: string
+	events: NewEvent[]
+	idempotency?: Idempotency
+	resolve: (result: AppendResult) => void
+	reject: (error: Error) => void
+}
+
+const workflowRun = (stream: string) => stream.startsWith('workflows/')
+
+/**
+ * The embedded engine: one SQLite file in WAL mode with `synchronous=FULL`, so a commit has
+ * reached the disk (the WAL is fsynced) before `append` resolves and the `201` is sent.
+ *
+ * Group commit: `append` only queues. Requests that arrive while a commit is being written
+ * (bun:sqlite is synchronous, so they wait in the socket buffers) are flushed together in
+ * the next transaction, one fsync for all of them.
+ */
+export function openSqliteStore(path: string): Store {
+	if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true })
+	const db = new Database(path, { create: true, strict: true })
+	try {
+		db.exec('PRAGMA journal_mode = WAL')
+		db.exec('PRAGMA synchronous = FULL')
+		db.exec('PRAGMA busy_timeout = 5000')
+		migrate(db)
+	} catch (error) {
+		db.close()
+		throw error
+	}
+
+	const q = {
+		streams: db.query<
+			{
+				key: number
+				name: string
+				last_id: number
+				status: RunStatus
+				execution_start: number
+				first_id: number
+				created_at: number
+				updated_at: number
+			},
+			[]
+		>('SELECT * FROM streams'),
+		insertStream: db.query<{ key: number }, [string, number, string, number, number, number]>(
+			`INSERT INTO streams (name, last_id, status, execution_start, created_at, updated_at)
+			 VALUES (?, ?, ?, ?, ?, ?) RETURNING key`,
+		),
+		updateStream: db.query<never, [number, string, number, number, number]>(
+			'UPDATE streams SET last_id = ?, status = ?, execution_start = ?, updated_at = ? WHERE key = ?',
+		),
+		insertEvent: db.query<never, [number, number, number, string, string, number]>(
+			'INSERT INTO events (stream, id, seq, type, data, created_at) VALUES (?, ?, ?, ?, ?, ?)',
+		),
+		read: db.query<[number, number, string, string, number], [number, number, number]>(
+			'SELECT id, seq, type, data, created_at FROM events WHERE stream = ? AND id > ? ORDER BY id LIMIT ?',
+		),
+		findKey: db.query<
+			{ fingerprint: string; first_id: number; count: number; created_at: number },
+			[number, string]
+		>(
+			'SELECT fingerprint, first_id, count, created_at FROM idempotency_keys WHERE stream = ? AND key = ?',
+		),
+		insertKey: db.query<never, [number, string, string, number, number, number]>(
+			`INSERT OR REPLACE INTO idempotency_keys (stream, key, fingerprint, first_id, count, created_at)
+			 VALUES (?, ?, ?, ?, ?, ?)`,
+		),
+		expireKeys: db.query<never, [number]>('DELETE FROM idempotency_keys WHERE created_at < ?'),
+		lastSeq: db.query<{ value: number }, []>("SELECT value FROM meta WHERE key = 'last_seq'"),
+		setLastSeq: db.query<never, [number]>("UPDATE meta SET value = ? WHERE key = 'last_seq'"),
+	}
+
+	// The process is the only writer, so the stream rows live in memory and are written through.
+	const rows = new Map<string, Row>()
+	for (const r of q.streams.all())
+		rows.set(r.name, {
+			key: r.key,
+			name: r.name,
+			lastId: r.last_id,
+			status: r.status,
+			executionStart: r.execution_start,
+			firstId: r.first_id,
+			createdAt: r.created_at,
+			updatedAt: r.updated_at,
+		})
+	let lastSeq = q.lastSeq.get()?.value ?? 0
+	const listeners = new Set<AdvanceListener>()
+	let pending: Pending[] = []
+	let flushScheduled = false
+	let closed = false
+
+	q.expireKeys.run(Date.now() - IDEMPOTENCY_TTL_MS)
+	const expiry = setInterval(() => q.expireKeys.run(Date.now() - IDEMPOTENCY_TTL_MS), 3_600_000)
+	expiry.unref()
+
+	const publicState = ({ key: _, ...state }: Row): StreamState => state
+
+	/** Applies one request to the working copy of its stream; throws if the request is refused. */
+	function apply(req: Pending, row: Row | undefined, seq: number, now: number) {
+		const stream = req.stream
+		if (row && workflowRun(stream) && row.status !== 'running')
+			throw new StreamEndedError(`${stream} has ended (${row.status}); it accepts no more events`)
+		if (workflowRun(stream)) {
+			const end = req.events.findIndex((e) => isTerminal(e.event))
+			if (end >= 0 && end < req.events.length - 1)
+				throw new StreamEndedError(
+					`event ${end} (${req.events[end].event}) ends the workflow run; nothing may follow it`,
+					`/${end + 1}`,
+				)
+		}
+		const next: Row = row
+			? { ...row }
+			: {
+					key: 0,
+					name: stream,
+					lastId: 0,
+					status: 'running',
+					executionStart: 1,
+					firstId: 1,
+					createdAt: now,
+					updatedAt: now,
+				}
+		if (!row)
+			next.key = (q.insertStream.get(stream, 0, 'running', 1, now, now) as { key: number }).key
+		const stored: StoredEvent[] = []
+		for (const e of req.events) {
+			const id = next.lastId + 1
+			if (next.status !== 'running') {
+				next.status = 'running'
+				next.executionStart = id
+			}
+			q.insertEvent.run(next.key, id, ++seq, e.event, e.data, now)
+			stored.push({ id, seq, event: e.event, data: e.data, createdAt: now })
+			next.lastId = id
+			if (isTerminal(e.event)) next.status = e.event as RunStatus
+		}
+		next.updatedAt = now
+		q.updateStream.run(next.lastId, next.status, next.executionStart, now, next.key)
+		if (req.idempotency)
+			q.insertKey.run(
+				next.key,
+				req.idempotency.key,
+				req.idempotency.fingerprint,
+				stored[0].id,
+				stored.length,
+				now,
+			)
+		return { next, stored, seq }
+	}
+
+	/** A stored answer to the same Idempotency-Key, or a conflict if the body differs. */
+	function remembered(req: Pending, row: Row | undefined, now: number): AppendResult | undefined {
+		if (!req.idempotency || !row) return undefined
+		const hit = q.findKey.get(row.key, req.idempotency.key)
+		if (!hit || hit.created_at < now - IDEMPOTENCY_TTL_MS) return undefined
+		if (hit.fingerprint !== req.idempotency.fingerprint)
+			throw new IdempotencyConflictError(
+				'this Idempotency-Key was used with a different body on this stream',
+			)
+		return { ids: Array.from({ length: hit.count }, (_, i) => hit.first_id + i), replayed: true }
+	}
+
+	function flush() {
+		flushScheduled = false
+		const batch = pending
+		pending = []
+		if (batch.length === 0) return
+		const now = Date.now()
+		const working = new Map<string, Row>()
+		const outcomes: Array<{ result?: AppendResult; stored?: StoredEvent[]; error?: Error }> = []
+		let seq = lastSeq
+		try {
+			db.exec('BEGIN IMMEDIATE')
+			for (const req of batch) {
+				const row = working.get(req.stream) ?? rows.get(req.stream)
+				try {
+					const again = remembered(req, row, now)
+					if (again) {
+						outcomes.push({ result: again })
+						continue
+					}
+					const applied = apply(req, row, seq, now)
+					seq = applied.seq
+					working.set(req.stream, applied.next)
+					outcomes.push({
+						result: { ids: applied.stored.map((e) => e.id), replayed: false },
+						stored: applied.stored,
+					})
+				} catch (error) {
+					// A refusal comes before the request writes anything, so the others still commit;
+					// any other failure (disk full, I/O) rolls the whole transaction back below.
+					if (!(error instanceof CortexError)) throw error
+					outcomes.push({ error })
+				}
+			}
+			if (seq !== lastSeq) q.setLastSeq.run(seq)
+			db.exec('COMMIT')
+		} catch (error) {
+			if (db.inTransaction) db.exec('ROLLBACK')
+			const failure = new StoreUnavailableError(
+				`the event could not be stored: ${(error as Error).message}`,
+			)
+			for (const req of batch) req.reject(failure)
+			return
+		}
+		lastSeq = seq
+		for (const [name, row] of working) rows.set(name, row)
+		batch.forEach((req, i) => {
+			const outcome = outcomes[i]
+			if (outcome.error) req.reject(outcome.error)
+			else req.resolve(outcome.result as AppendResult)
+		})
+		for (let i = 0; i < batch.length; i++) {
+			const stored = outcomes[i].stored
+			if (stored) for (const listener of listeners) listener(batch[i].stream, stored)
+		}
+	}
+
+	return {
+		append(stream, events, idempotency) {
+			if (closed) return Promise.reject(new StoreUnavailableError('the store is closed'))
+			return new Promise<AppendResult>((resolve, reject) => {
+				pending.push({ stream, events, idempotency, resolve, reject })
+				if (!flushScheduled) {
+					flushScheduled = true
+					setImmediate(flush)
+				}
+			})
+		},
+
+		async read(stream, afterId, limit) {
+			const row = rows.get(stream)
+			if (!row || afterId >= row.lastId) return []
+			const found = q.read.values(row.key, afterId, limit)
+			const out: StoredEvent[] = new Array(found.length)
+			for (let i = 0; i < found.length; i++) {
+				const r = found[i] as [number, number, string, string, number]
+				out[i] = { id: r[0], seq: r[1], event: r[2], data: r[3], createdAt: r[4] }
+			}
+			return out
+		},
+
+		async state(stream) {
+			const row = rows.get(stream)
+			return row && publicState(row)
+		},
+
+		async states(kind: StreamKind) {
+			const prefix = `${kind}/`
+			const states: StreamState[] = []
+			for (const row of rows.values())
+				if (row.name.startsWith(prefix)) states.push(publicState(row))
+			return { states, cursor: lastSeq }
+		},
+
+		subscribe(listener) {
+			listeners.add(listener)
+			return () => listeners.delete(listener)
+		},
+
+		async writable() {
+			if (closed) return false
+			try {
+				db.exec('BEGIN IMMEDIATE')
+				db.exec('ROLLBACK')
+				return true
+			} catch {
+				return false
+			}
+		},
+
+		sizeBytes() {
+			if (path === ':memory:') return 0
+			let bytes = 0
+			for (const file of [path, `${path}-wal`])
+				try {
+					bytes += statSync(file).size
+				} catch {}
+			return bytes
+		},
+
+		async close() {
+			if (closed) return
+			closed = true
+			clearInterval(expiry)
+			if (flushScheduled) flush()
+			db.close()
+		},
+	}
+}

@@ -1,0 +1,66 @@
+import type { NewEvent, StoredEvent, StreamKind } from '../events.ts'
+import { openSqliteStore } from './sqlite.ts'
+
+export type RunStatus = 'running' | 'complete' | 'failed' | 'cancelled'
+
+/** What the store keeps of a stream beside its events. */
+export interface StreamState {
+	/** `agents/<name>` or `workflows/<id>`. */
+	name: string
+	lastId: number
+	status: RunStatus
+	/** Id of the first event of the current agent execution, or of the workflow run. */
+	executionStart: number
+	/** Oldest id still kept; retention moves it forward. */
+	firstId: number
+	createdAt: number
+	updatedAt: number
+}
+
+export interface Idempotency {
+	key: string
+	/** Identifies the request body: a repeat with another body under the same key is a conflict. */
+	fingerprint: string
+}
+
+export interface AppendResult {
+	ids: number[]
+	/** True when the ids come from an earlier request with the same Idempotency-Key. */
+	replayed: boolean
+}
+
+/** Called after each commit with the events it made durable, in commit order. */
+export type AdvanceListener = (stream: string, events: StoredEvent[]) => void
+
+/**
+ * The durable log behind every stream. The SQLite engine is the embedded default; a second
+ * engine (Postgres, for several instances) implements the same interface.
+ */
+export interface Store {
+	/**
+	 * Appends events to a stream atomically; resolves once they are durable on disk.
+	 * Rejects with `StreamEndedError` (the workflow run has ended) or `IdempotencyConflictError`.
+	 */
+	append(stream: string, events: NewEvent[], idempotency?: Idempotency): Promise<AppendResult>
+	/** Up to `limit` events with id greater than `afterId`, in id order. */
+	read(stream: string, afterId: number, limit: number): Promise<StoredEvent[]>
+	state(stream: string): Promise<StreamState | undefined>
+	/** Every stream of a kind, and the global cursor at that same moment. */
+	states(kind: StreamKind): Promise<{ states: StreamState[]; cursor: number }>
+	/** Listens for commits ("stream advanced"); returns the function that stops listening. */
+	subscribe(listener: AdvanceListener): () => void
+	/** Whether a write could be committed now. */
+	writable(): Promise<boolean>
+	/** Bytes the store occupies on disk. */
+	sizeBytes(): number
+	close(): Promise<void>
+}
+
+export interface StoreOptions {
+	/** Database location: a file path for SQLite. */
+	url: string
+}
+
+export async function openStore(options: StoreOptions): Promise<Store> {
+	return openSqliteStore(options.url)
+}

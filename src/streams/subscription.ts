@@ -1,0 +1,80 @@
+import { isTerminal } from '../events.ts'
+import type { Metrics } from '../metrics.ts'
+import type { Store } from '../store/store.ts'
+import type { Hub, Waiter } from './hub.ts'
+import { concatBytes, encodeEvent, encodeRetry, HEARTBEAT, toBytes } from './sse.ts'
+
+/** Events per store read of a subscriber that is behind the shared tail. */
+export const READ_BATCH = 1000
+
+export interface FollowOptions {
+	/** Deliver every event with an id greater than this. */
+	afterId: number
+	retryMs: number
+	signal: AbortSignal
+}
+
+/**
+ * One subscriber's event stream: replay from the store, then live from the hub, as encoded
+ * chunks. The generator advances only when the response pulls, so a client that stops reading
+ * stops the reads too and holds one chunk at most. It ends after a terminal event that is the
+ * last one stored, when the client goes away, or when the hub closes.
+ *
+ * @example
+ * for await (const chunk of follow(hub, store, metrics, 'agents/a', { afterId: 0, retryMs: 1000, signal }))
+ *   socket.write(chunk)
+ */
+export async function* follow(
+	hub: Hub,
+	store: Store,
+	metrics: Metrics,
+	stream: string,
+	{ afterId, retryMs, signal }: FollowOptions,
+): AsyncGenerator<Uint8Array, void> {
+	// Joining before the first read means no commit can fall between the replay and the wait.
+	const channel = hub.join(stream)
+	const waiter: Waiter = { wake: null }
+	const onAbort = () => channel.release(waiter, 'abort')
+	signal.addEventListener('abort', onAbort)
+	metrics.subscriptionsOpened++
+	try {
+		yield toBytes(encodeRetry(retryMs))
+		let cursor = afterId
+		while (!signal.aborted && !hub.closed) {
+			let chunk: Uint8Array | undefined
+			let count = 0
+			let endsRun = false
+			const frames = channel.since(cursor)
+			if (frames && frames.length > 0) {
+				chunk = concatBytes(frames.map((f) => f.bytes))
+				count = frames.length
+				cursor = frames[frames.length - 1].id
+				endsRun = frames[frames.length - 1].terminal
+			} else if (frames === null) {
+				const events = await store.read(stream, cursor, READ_BATCH)
+				if (events.length > 0) {
+					let text = ''
+					for (const e of events) text += encodeEvent(e.id, e.event, e.data)
+					chunk = toBytes(text)
+					count = events.length
+					const last = events[events.length - 1]
+					cursor = last.id
+					endsRun = isTerminal(last.event)
+				}
+			}
+			if (chunk) {
+				yield chunk
+				metrics.eventsDelivered += count
+				if (endsRun && ((await store.state(stream))?.lastId ?? 0) <= cursor) return
+				continue
+			}
+			const reason = await channel.wait(waiter, cursor)
+			if (reason === 'heartbeat') yield HEARTBEAT
+		}
+	} finally {
+		signal.removeEventListener('abort', onAbort)
+		channel.release(waiter, 'close')
+		hub.leave(channel)
+		metrics.subscriptionsClosed++
+	}
+}

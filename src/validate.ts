@@ -1,0 +1,107 @@
+import type { TSchema } from '@sinclair/typebox'
+import { type TypeCheck, TypeCompiler } from '@sinclair/typebox/compiler'
+import { BadRequestError, InvalidEventError } from './errors.ts'
+import {
+	EVENT_TYPE_PATTERN,
+	isStepType,
+	MAX_BATCH,
+	MAX_DATA_BYTES,
+	type NewEvent,
+	STANDARD_EVENTS,
+	type StreamKind,
+} from './events.ts'
+
+const checkers = new Map<string, TypeCheck<TSchema>>(
+	Object.entries(STANDARD_EVENTS).map(([type, schema]) => [type, TypeCompiler.Compile(schema)]),
+)
+
+const ENVELOPE_KEYS = new Set(['event', 'data'])
+
+const isPlainObject = (value: unknown): value is Record<string, unknown> =>
+	typeof value === 'object' && value !== null && !Array.isArray(value)
+
+const utf8Length = (text: string) => Buffer.byteLength(text, 'utf8')
+
+/** Escapes a key for a JSON Pointer (RFC 6901). */
+const pointer = (key: string) => key.replace(/~/g, '~0').replace(/\//g, '~1')
+
+function parseOne(item: unknown, at: string, kind: StreamKind): NewEvent {
+	if (!isPlainObject(item))
+		throw new InvalidEventError(
+			'an event must be an object {"event": ..., "data": {...}}',
+			at || undefined,
+		)
+	if ('id' in item)
+		throw new InvalidEventError('ids are assigned by the server; do not send one', `${at}/id`)
+	for (const key of Object.keys(item))
+		if (!ENVELOPE_KEYS.has(key))
+			throw new InvalidEventError(
+				`unknown field "${key}": an event has "event" and "data"`,
+				`${at}/${pointer(key)}`,
+			)
+	const type = item.event
+	if (typeof type !== 'string' || !EVENT_TYPE_PATTERN.test(type))
+		throw new InvalidEventError('"event" must match ^[a-z][a-z0-9_]{0,63}$', `${at}/event`)
+	if (kind === 'agents' && isStepType(type))
+		throw new InvalidEventError(
+			`"${type}" belongs to workflow runs, not agent streams`,
+			`${at}/event`,
+		)
+	const data = item.data === undefined ? {} : item.data
+	if (!isPlainObject(data))
+		throw new InvalidEventError('"data" must be a JSON object', `${at}/data`)
+	const checker = checkers.get(type)
+	if (checker && !checker.Check(data)) {
+		const first = checker.Errors(data).First()
+		const path = first?.path ?? ''
+		const what = path ? `"${path.slice(1)}"` : '"data"'
+		throw new InvalidEventError(
+			`${what} of a ${type} event: ${first?.message ?? 'invalid'}`,
+			`${at}/data${path}`,
+		)
+	}
+	const text = JSON.stringify(data)
+	if (text.length > MAX_DATA_BYTES / 4 && utf8Length(text) > MAX_DATA_BYTES)
+		throw new InvalidEventError(
+			`"data" is larger than ${MAX_DATA_BYTES} bytes of JSON`,
+			`${at}/data`,
+		)
+	return { event: type, data: text }
+}
+
+/**
+ * Checks a publish body (one event or an array of 1 to 1000) for a stream of `kind` and returns
+ * the events to append, `data` as compact JSON text. Throws at the first fault, naming its field
+ * as a JSON Pointer into the body.
+ */
+export function parseEvents(body: unknown, kind: StreamKind): NewEvent[] {
+	if (!Array.isArray(body)) {
+		if (!isPlainObject(body))
+			throw new InvalidEventError(
+				'the body must be an event object or an array of 1 to 1000 events',
+			)
+		return [parseOne(body, '', kind)]
+	}
+	if (body.length === 0) throw new InvalidEventError('the array of events is empty')
+	if (body.length > MAX_BATCH)
+		throw new InvalidEventError(
+			`a batch holds at most ${MAX_BATCH} events, this one ${body.length}`,
+		)
+	return body.map((item, i) => parseOne(item, `/${i}`, kind))
+}
+
+/** `Idempotency-Key`: 1 to 128 printable ASCII characters. */
+export function parseIdempotencyKey(value: string | null): string | undefined {
+	if (value === null) return undefined
+	if (!/^[\x20-\x7e]{1,128}$/.test(value))
+		throw new BadRequestError('Idempotency-Key must be 1 to 128 printable ASCII characters')
+	return value
+}
+
+/** A Last-Event-ID or cursor: `^[0-9]{1,15}$`; empty counts as absent. */
+export function parseEventId(name: string, value: string | null | undefined): number | undefined {
+	if (value === null || value === undefined || value === '') return undefined
+	if (!/^[0-9]{1,15}$/.test(value))
+		throw new BadRequestError(`${name} must be a whole number of 1 to 15 digits`)
+	return Number(value)
+}
