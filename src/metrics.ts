@@ -2,7 +2,6 @@
 export interface Metrics {
 	eventsAppended: number
 	eventsDelivered: number
-	commits: number
 	publishRequests: number
 	idempotentReplays: number
 	subscriptionsOpened: number
@@ -15,7 +14,6 @@ export interface Metrics {
 export const createMetrics = (): Metrics => ({
 	eventsAppended: 0,
 	eventsDelivered: 0,
-	commits: 0,
 	publishRequests: 0,
 	idempotentReplays: 0,
 	subscriptionsOpened: 0,
@@ -30,6 +28,7 @@ type Sample = [name: string, type: 'counter' | 'gauge', help: string, value: num
 export interface Gauges {
 	openStreams: number
 	storeBytes: number
+	storeCommits: number
 	streamsWithSubscribers: number
 }
 
@@ -42,7 +41,6 @@ export function renderMetrics(m: Metrics, g: Gauges): string {
 			'Events written to subscribers.',
 			m.eventsDelivered,
 		],
-		['cortex_commits_total', 'counter', 'Store transactions committed (group commits).', m.commits],
 		[
 			'cortex_publish_requests_total',
 			'counter',
@@ -81,6 +79,12 @@ export function renderMetrics(m: Metrics, g: Gauges): string {
 			g.streamsWithSubscribers,
 		],
 		['cortex_store_bytes', 'gauge', 'Bytes the store occupies on disk.', g.storeBytes],
+		[
+			'cortex_store_commits_total',
+			'counter',
+			'Store transactions committed; concurrent publishes share one.',
+			g.storeCommits,
+		],
 	]
 	let out = ''
 	for (const [name, type, help, value] of samples)

@@ -36,7 +36,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
 		hostname: config.host,
 		// The publish route enforces --max-body itself, with a JSON 413; this is only a backstop.
 		maxRequestBodySize: config.maxBody * 2 + 65_536,
-		idleTimeout: 30,
+		idleTimeout: 10,
 	})
 	const server = app.server
 	if (!server) throw new Error('the server did not start')

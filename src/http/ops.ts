@@ -14,16 +14,16 @@ export function opsRoutes({ store, hub, metrics }: AppDeps) {
 						error: { code: 'store_unavailable', message: 'the store is not writable' },
 					}),
 		)
-		.get(
-			'/metrics',
-			() =>
-				new Response(
-					renderMetrics(metrics, {
-						openStreams: hub.openStreams,
-						streamsWithSubscribers: hub.channels,
-						storeBytes: store.sizeBytes(),
-					}),
-					{ headers: { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' } },
-				),
-		)
+		.get('/metrics', () => {
+			const { bytes, commits } = store.stats()
+			const gauges = {
+				openStreams: hub.openStreams,
+				streamsWithSubscribers: hub.channels,
+				storeBytes: bytes,
+				storeCommits: commits,
+			}
+			return new Response(renderMetrics(metrics, gauges), {
+				headers: { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' },
+			})
+		})
 }

@@ -116,6 +116,7 @@ export function openSqliteStore(path: string): Store {
 	let pending: Pending[] = []
 	let flushScheduled = false
 	let closed = false
+	let commits = 0
 
 	q.expireKeys.run(Date.now() - IDEMPOTENCY_TTL_MS)
 	const expiry = setInterval(() => q.expireKeys.run(Date.now() - IDEMPOTENCY_TTL_MS), 3_600_000)
@@ -223,6 +224,7 @@ export function openSqliteStore(path: string): Store {
 			}
 			if (seq !== lastSeq) q.setLastSeq.run(seq)
 			db.exec('COMMIT')
+			commits++
 		} catch (error) {
 			if (db.inTransaction) db.exec('ROLLBACK')
 			const failure = new StoreUnavailableError(
@@ -297,14 +299,14 @@ export function openSqliteStore(path: string): Store {
 			}
 		},
 
-		sizeBytes() {
-			if (path === ':memory:') return 0
+		stats() {
 			let bytes = 0
-			for (const file of [path, `${path}-wal`])
-				try {
-					bytes += statSync(file).size
-				} catch {}
-			return bytes
+			if (path !== ':memory:')
+				for (const file of [path, `${path}-wal`])
+					try {
+						bytes += statSync(file).size
+					} catch {}
+			return { bytes, commits }
 		},
 
 		async close() {

@@ -51,9 +51,15 @@ export interface Store {
 	subscribe(listener: AdvanceListener): () => void
 	/** Whether a write could be committed now. */
 	writable(): Promise<boolean>
-	/** Bytes the store occupies on disk. */
-	sizeBytes(): number
+	stats(): StoreStats
 	close(): Promise<void>
+}
+
+export interface StoreStats {
+	/** Bytes the store occupies on disk. */
+	bytes: number
+	/** Transactions committed; with group commit, fewer than the appends they carried. */
+	commits: number
 }
 
 export interface StoreOptions {

@@ -1,0 +1,303 @@
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import type { Subprocess } from 'bun'
+
+export const ROOT = resolve(import.meta.dir, '..')
+export const MAIN = join(ROOT, 'src/main.ts')
+export const TOKEN = 'test-token-0123456789'
+
+export interface ServerOptions {
+	/** Extra `serve` flags. */
+	args?: string[]
+	env?: Record<string, string>
+	/** Reuse a database file (a restart); a fresh temp dir otherwise. */
+	dbPath?: string
+	/** Listen on this port (a restart on the same address); 0 otherwise. */
+	port?: number
+	/** Run this command instead of `bun src/main.ts` (the compiled binary). */
+	command?: string[]
+	/** Omit the default `--token`. */
+	noToken?: boolean
+}
+
+export interface TestServer {
+	url: string
+	port: number
+	token: string
+	dbPath: string
+	proc: Subprocess<'ignore', 'pipe', 'pipe'>
+	/** Everything the process printed on stdout so far. */
+	output(): string
+	/** Resolves with the exit code. */
+	exited: Promise<number>
+	kill(signal?: NodeJS.Signals | number): Promise<number>
+	/** Starts a new process on the same file and port. */
+	restart(options?: ServerOptions): Promise<TestServer>
+	[Symbol.asyncDispose](): Promise<void>
+}
+
+export function tempDir(prefix = 'cortex-test-') {
+	const path = mkdtempSync(join(tmpdir(), prefix))
+	return { path, [Symbol.dispose]: () => rmSync(path, { recursive: true, force: true }) }
+}
+
+const dirs: string[] = []
+process.on('exit', () => {
+	for (const d of dirs) rmSync(d, { recursive: true, force: true })
+})
+
+/**
+ * Starts a real server process on a free port with a SQLite file in a temp dir and waits for
+ * its "listening" line. `await using` stops it (SIGKILL) when the test ends.
+ */
+export async function startServer(options: ServerOptions = {}): Promise<TestServer> {
+	let dbPath = options.dbPath
+	if (!dbPath) {
+		const dir = mkdtempSync(join(tmpdir(), 'cortex-test-'))
+		dirs.push(dir)
+		dbPath = join(dir, 'cortex.db')
+	}
+	const cmd = [
+		...(options.command ?? [process.execPath, MAIN]),
+		'serve',
+		'--port',
+		String(options.port ?? 0),
+		'--db',
+		dbPath,
+		...(options.noToken ? [] : ['--token', TOKEN]),
+		...(options.args ?? []),
+	]
+	const proc = Bun.spawn(cmd, {
+		cwd: ROOT,
+		env: { ...process.env, CORTEX_TOKEN: '', CORTEX_TOKENS_FILE: '', ...options.env },
+		stdin: 'ignore',
+		stdout: 'pipe',
+		stderr: 'pipe',
+	})
+	let out = ''
+	let listening: (value: { url: string; port: number }) => void = () => {}
+	const ready = new Promise<{ url: string; port: number }>((r) => {
+		listening = r
+	})
+	;(async () => {
+		const decoder = new TextDecoder()
+		for await (const chunk of proc.stdout) {
+			out += decoder.decode(chunk, { stream: true })
+			const line = out.split('\n').find((l) => l.includes('"msg":"listening"'))
+			if (line) listening(JSON.parse(line))
+		}
+	})()
+	const stderr = new Response(proc.stderr).text()
+	const started = await Promise.race([
+		ready,
+		proc.exited.then(async (code) => {
+			throw new Error(`server exited with ${code}: ${await stderr}\n${out}`)
+		}),
+		Bun.sleep(15_000).then(() => {
+			throw new Error(`server did not start in 15 s: ${out}`)
+		}),
+	])
+	const server: TestServer = {
+		url: started.url,
+		port: started.port,
+		token: TOKEN,
+		dbPath,
+		proc,
+		output: () => out,
+		exited: proc.exited,
+		async kill(signal = 'SIGKILL') {
+			proc.kill(signal)
+			return proc.exited
+		},
+		restart: (more = {}) => startServer({ ...options, dbPath, port: started.port, ...more }),
+		async [Symbol.asyncDispose]() {
+			if (proc.exitCode === null && proc.signalCode === null) {
+				proc.kill('SIGKILL')
+				await proc.exited
+			}
+		},
+	}
+	return server
+}
+
+export const auth = (token = TOKEN) => ({ authorization: `Bearer ${token}` })
+
+/** POSTs events to `agents/x` or `workflows/y`; returns status and parsed body. */
+export async function publish(
+	server: { url: string; token?: string },
+	stream: string,
+	body: unknown,
+	headers: Record<string, string> = {},
+) {
+	const res = await fetch(`${server.url}/api/${stream}/events`, {
+		method: 'POST',
+		headers: { ...auth(server.token), 'content-type': 'application/json', ...headers },
+		body: typeof body === 'string' ? body : JSON.stringify(body),
+	})
+	const text = await res.text()
+	return { status: res.status, headers: res.headers, body: text ? JSON.parse(text) : undefined }
+}
+
+export interface SseFrame {
+	id?: string
+	event?: string
+	data?: string
+	comment?: string
+	retry?: string
+}
+
+/** Parses raw SSE text into frames, keeping comments, as a strict client would see them. */
+export function parseFrames(text: string): SseFrame[] {
+	const frames: SseFrame[] = []
+	for (const block of text.split('\n\n')) {
+		if (block === '') continue
+		const frame: SseFrame = {}
+		for (const line of block.split('\n')) {
+			const colon = line.indexOf(':')
+			const field = colon < 0 ? line : line.slice(0, colon)
+			let value = colon < 0 ? '' : line.slice(colon + 1)
+			if (value.startsWith(' ')) value = value.slice(1)
+			if (field === '') frame.comment = value
+			else if (field === 'data')
+				frame.data = frame.data === undefined ? value : `${frame.data}\n${value}`
+			else (frame as Record<string, string>)[field] = value
+		}
+		frames.push(frame)
+	}
+	return frames
+}
+
+/**
+ * A raw SSE connection over `fetch`: keeps every byte received, so tests can check the wire
+ * format exactly, and waits for conditions instead of sleeping.
+ */
+export class RawStream {
+	text = ''
+	status = 0
+	headers = new Headers()
+	done = false
+	private readonly controller = new AbortController()
+	private waiters: Array<() => void> = []
+	private reading?: Promise<void>
+
+	static async open(url: string, headers: Record<string, string> = {}) {
+		const stream = new RawStream()
+		const res = await fetch(url, {
+			headers: { accept: 'text/event-stream', ...headers },
+			signal: stream.controller.signal,
+		})
+		stream.status = res.status
+		stream.headers = res.headers
+		stream.reading = stream.pump(res)
+		return stream
+	}
+
+	private async pump(res: Response) {
+		const decoder = new TextDecoder()
+		try {
+			if (res.body)
+				for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+					this.text += decoder.decode(chunk, { stream: true })
+					this.notify()
+				}
+		} catch {}
+		this.done = true
+		this.notify()
+	}
+
+	private notify() {
+		const waiters = this.waiters
+		this.waiters = []
+		for (const w of waiters) w()
+	}
+
+	frames() {
+		return parseFrames(this.text)
+	}
+
+	events() {
+		return this.frames().filter((f) => f.id !== undefined || f.event !== undefined)
+	}
+
+	/** Waits until `condition` holds (checked on each chunk) or throws after `ms`. */
+	async until(condition: (s: RawStream) => boolean, ms = 10_000, what = 'condition') {
+		const deadline = Date.now() + ms
+		while (!condition(this)) {
+			if (this.done) throw new Error(`stream ended before ${what}; got:\n${this.text}`)
+			const left = deadline - Date.now()
+			if (left <= 0) throw new Error(`timed out waiting for ${what}; got:\n${this.text}`)
+			await Promise.race([
+				new Promise<void>((r) => this.waiters.push(r)),
+				Bun.sleep(Math.min(left, 250)),
+			])
+		}
+	}
+
+	async untilEnded(ms = 10_000) {
+		const deadline = Date.now() + ms
+		while (!this.done) {
+			if (Date.now() > deadline) throw new Error(`stream did not end; got:\n${this.text}`)
+			await Promise.race([new Promise<void>((r) => this.waiters.push(r)), Bun.sleep(100)])
+		}
+	}
+
+	close() {
+		this.controller.abort()
+		return this.reading
+	}
+
+	async [Symbol.asyncDispose]() {
+		await this.close()
+	}
+}
+
+export const streamUrl = (server: { url: string }, stream: string, query = '') =>
+	`${server.url}/api/streaming/${stream}/stream${query}`
+
+/** Opens a stream with the Authorization header. */
+export const openStream = (
+	server: TestServer,
+	stream: string,
+	headers: Record<string, string> = {},
+	query = '',
+) => RawStream.open(streamUrl(server, stream, query), { ...auth(server.token), ...headers })
+
+/** Reads a numeric sample from `/metrics`. */
+export async function metric(server: { url: string }, name: string): Promise<number> {
+	const text = await (await fetch(`${server.url}/metrics`)).text()
+	const line = text.split('\n').find((l) => l.startsWith(`${name} `))
+	if (!line) throw new Error(`no metric ${name}`)
+	return Number(line.split(' ')[1])
+}
+
+/** Polls until `check` returns true, for state that has no event to wait on. */
+export async function eventually(
+	check: () => Promise<boolean> | boolean,
+	ms = 5_000,
+	what = 'condition',
+) {
+	const deadline = Date.now() + ms
+	while (!(await check())) {
+		if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+		await Bun.sleep(20)
+	}
+}
+
+/** Sends a request exactly as written (no URL normalisation) and returns the status line's code and body. */
+export async function rawHttp(
+	port: number,
+	request: string,
+): Promise<{ status: number; text: string }> {
+	const { connect } = await import('node:net')
+	return new Promise((resolve, reject) => {
+		let text = ''
+		const socket = connect(port, '127.0.0.1', () => socket.write(request))
+		socket.setEncoding('utf8')
+		socket.on('data', (chunk) => {
+			text += chunk
+		})
+		socket.on('error', reject)
+		socket.on('end', () => resolve({ status: Number(text.slice(9, 12)), text }))
+	})
+}
