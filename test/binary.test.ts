@@ -1,0 +1,32 @@
+import { describe, expect, it } from 'bun:test'
+import { join } from 'node:path'
+import pkg from '../package.json'
+import { openStream, publish, ROOT, startServer } from './helpers.ts'
+
+const BINARY = join(ROOT, 'dist/cortex-stream')
+
+describe('the compiled binary', () => {
+	it('builds with `bun run build`, then serves, takes events and streams them', async () => {
+		const build = Bun.spawn([process.execPath, 'run', 'build'], {
+			cwd: ROOT,
+			stdout: 'pipe',
+			stderr: 'pipe',
+		})
+		expect(await build.exited).toBe(0)
+		const version = Bun.spawnSync([BINARY, '--version'])
+		expect(version.stdout.toString()).toBe(`${pkg.version}\n`)
+
+		await using server = await startServer({ command: [BINARY] })
+		await using stream = await openStream(server, 'agents/bin')
+		expect(
+			(await publish(server, 'agents/bin', { event: 'progress', data: { progress: 0.5 } })).status,
+		).toBe(201)
+		expect(
+			(await publish(server, 'agents/bin', { event: 'complete', data: { result: 'ok' } })).status,
+		).toBe(201)
+		await stream.untilEnded()
+		expect(stream.text).toBe(
+			'retry: 1000\n\nid: 1\nevent: progress\ndata: {"progress":0.5}\n\nid: 2\nevent: complete\ndata: {"result":"ok"}\n\n',
+		)
+	}, 120_000)
+})

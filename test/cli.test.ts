@@ -1,0 +1,86 @@
+import { describe, expect, it } from 'bun:test'
+import pkg from '../package.json'
+import { MAIN, ROOT, startServer } from './helpers.ts'
+
+async function cli(args: string[], env: Record<string, string> = {}) {
+	const proc = Bun.spawn([process.execPath, MAIN, ...args], {
+		cwd: ROOT,
+		env: { ...process.env, CORTEX_TOKEN: '', ...env },
+		stdout: 'pipe',
+		stderr: 'pipe',
+	})
+	const [code, stdout, stderr] = await Promise.all([
+		proc.exited,
+		new Response(proc.stdout).text(),
+		new Response(proc.stderr).text(),
+	])
+	return { code, stdout, stderr }
+}
+
+describe('cortex-stream command line', () => {
+	it('prints its version', async () => {
+		expect(await cli(['--version'])).toMatchObject({ code: 0, stdout: `${pkg.version}\n` })
+	})
+
+	it('lists every setting of the contract in serve --help', async () => {
+		const { code, stdout } = await cli(['serve', '--help'])
+		expect(code).toBe(0)
+		for (const [flag, env] of [
+			['--port', 'CORTEX_PORT'],
+			['--host', 'CORTEX_HOST'],
+			['--db', 'CORTEX_DB'],
+			['--token', 'CORTEX_TOKEN'],
+			['--tokens-file', 'CORTEX_TOKENS_FILE'],
+			['--heartbeat-ms', 'CORTEX_HEARTBEAT_MS'],
+			['--retry-ms', 'CORTEX_RETRY_MS'],
+			['--retention', 'CORTEX_RETENTION'],
+			['--max-body', 'CORTEX_MAX_BODY'],
+			['--cors-origin', 'CORTEX_CORS_ORIGIN'],
+			['--no-auth', ''],
+		]) {
+			expect(stdout).toContain(flag)
+			expect(stdout).toContain(env)
+		}
+		expect(stdout).toContain('8787')
+		expect((await cli(['--help'])).stdout).toContain('serve')
+	})
+
+	it('refuses unknown flags and bad values with a one-line reason', async () => {
+		for (const args of [
+			['serve', '--bogus', '1'],
+			['serve', '--port', 'eighty'],
+			['serve', '--retention', '30 days'],
+			['serve', '--heartbeat-ms', '-5'],
+			['serve', '--tokens-file', '/nonexistent/tokens.json'],
+			['frobnicate'],
+		]) {
+			const { code, stderr } = await cli(args, { CORTEX_TOKEN: 'x' })
+			expect([args.join(' '), code]).toEqual([args.join(' '), 2])
+			expect(stderr.trim().split('\n')[0]).toStartWith('cortex-stream: ')
+		}
+	})
+
+	it('takes settings from the environment, the flag winning', async () => {
+		await using server = await startServer({
+			env: { CORTEX_RETRY_MS: '4321', CORTEX_HEARTBEAT_MS: '999999' },
+			args: ['--heartbeat-ms', '40'],
+		})
+		const res = await fetch(`${server.url}/api/streaming/agents/a/stream`, {
+			headers: { authorization: `Bearer ${server.token}` },
+		})
+		const reader = (res.body as ReadableStream<Uint8Array>).getReader()
+		let text = ''
+		while (!text.includes(': heartbeat'))
+			text += new TextDecoder().decode((await reader.read()).value)
+		expect(text).toStartWith('retry: 4321\n\n')
+		await reader.cancel()
+	})
+
+	it('creates the database directory on first start', async () => {
+		const { tempDir } = await import('./helpers.ts')
+		using dir = tempDir()
+		await using server = await startServer({ dbPath: `${dir.path}/nested/deeper/cortex.db` })
+		expect(await Bun.file(`${dir.path}/nested/deeper/cortex.db`).exists()).toBe(true)
+		expect(server.port).toBeGreaterThan(0)
+	})
+})

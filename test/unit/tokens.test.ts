@@ -1,0 +1,96 @@
+import { describe, expect, it } from 'bun:test'
+import { createGuard } from '../../src/auth/guard.ts'
+import {
+	createTokenTable,
+	type Grant,
+	mayAccess,
+	parseBearer,
+	patternToRegExp,
+} from '../../src/auth/tokens.ts'
+import { ForbiddenError, UnauthorizedError } from '../../src/errors.ts'
+
+describe('bearer header', () => {
+	it('accepts the scheme in any case followed by one space and a token68', () => {
+		expect(parseBearer('Bearer abc.DEF-123_~+/==')).toBe('abc.DEF-123_~+/==')
+		expect(parseBearer('bearer x')).toBe('x')
+		for (const bad of [
+			null,
+			'',
+			'Bearer',
+			'Bearer ',
+			'Bearer  x',
+			'Bearerx',
+			'Basic x',
+			'Bearer a b',
+			'Bearer a=b',
+			'Bearer ä',
+		])
+			expect(parseBearer(bad)).toBeUndefined()
+	})
+})
+
+describe('stream patterns', () => {
+	it('match whole names, * standing for any characters and everything else literal', () => {
+		const p = patternToRegExp('workflows/wf-*')
+		expect(p.test('workflows/wf-1')).toBe(true)
+		expect(p.test('workflows/wf-')).toBe(true)
+		expect(p.test('workflows/x-wf-1')).toBe(false)
+		expect(p.test('agents/wf-1')).toBe(false)
+		expect(patternToRegExp('agents/a.b').test('agents/aXb')).toBe(false)
+		expect(patternToRegExp('*').test('agents/anything')).toBe(true)
+		expect(patternToRegExp('agents/*:prod').test('agents/x:prod')).toBe(true)
+	})
+})
+
+describe('token table', () => {
+	const hashed = new Bun.CryptoHasher('sha256').update('s3cret').digest('hex')
+	const table = createTokenTable([
+		{ token: 'plain', scopes: ['read'], streams: ['agents/*'] },
+		{ sha256: hashed, scopes: ['publish'], streams: ['workflows/*'] },
+		{ token: 'root', scopes: ['admin'], streams: ['*'] },
+	])
+
+	it('finds plain and sha256 tokens, and nothing for near misses', () => {
+		expect(table.lookup('plain')?.scopes).toEqual(new Set(['read']))
+		expect(table.lookup('s3cret')?.scopes).toEqual(new Set(['publish']))
+		for (const miss of ['plai', 'plainx', 'PLAIN', hashed, ''])
+			expect(table.lookup(miss)).toBeUndefined()
+	})
+
+	it('grants scopes on matching streams, admin granting every scope', () => {
+		const plain = table.lookup('plain') as Grant
+		expect(mayAccess(plain, 'read', 'agents/a')).toBe(true)
+		expect(mayAccess(plain, 'publish', 'agents/a')).toBe(false)
+		expect(mayAccess(plain, 'read', 'workflows/a')).toBe(false)
+		const root = table.lookup('root') as Grant
+		expect(mayAccess(root, 'publish', 'workflows/x')).toBe(true)
+		expect(mayAccess(root, 'admin', 'agents/y')).toBe(true)
+	})
+})
+
+describe('guard', () => {
+	const guard = createGuard({
+		noAuth: false,
+		tokens: [{ token: 'reader', scopes: ['read'], streams: ['agents/*'] }],
+	})
+
+	it('answers 401 for no token and 403 for a missing grant', () => {
+		expect(() => guard.authenticate({ authorization: null })).toThrow(UnauthorizedError)
+		expect(() => guard.authenticate({ authorization: 'Bearer nope' })).toThrow(UnauthorizedError)
+		// A header that is present but malformed is not overridden by the query token.
+		expect(() =>
+			guard.authenticate({ authorization: 'Token reader', queryToken: 'reader' }),
+		).toThrow(UnauthorizedError)
+		const grant = guard.authenticate({ authorization: null, queryToken: 'reader' })
+		expect(() => guard.authorize(grant, 'publish', 'agents/a')).toThrow(ForbiddenError)
+		expect(() => guard.authorize(grant, 'read', 'agents/a')).not.toThrow()
+	})
+
+	it('never repeats the token in an error message', () => {
+		try {
+			guard.authenticate({ authorization: 'Bearer secret-guess' })
+		} catch (error) {
+			expect((error as Error).message).not.toContain('secret-guess')
+		}
+	})
+})

@@ -1,0 +1,51 @@
+import { describe, expect, it } from 'bun:test'
+import { InvalidEventError } from '../../src/errors.ts'
+import { parseEventId, parseEvents } from '../../src/validate.ts'
+
+const fieldOf = (fn: () => unknown) => {
+	try {
+		fn()
+	} catch (error) {
+		expect(error).toBeInstanceOf(InvalidEventError)
+		return (error as InvalidEventError).field
+	}
+	throw new Error('did not throw')
+}
+
+describe('parseEvents', () => {
+	it('returns compact JSON data, {} when absent, keeping key order and unknown fields', () => {
+		expect(parseEvents({ event: 'progress' }, 'agents')).toEqual([
+			{ event: 'progress', data: '{}' },
+		])
+		expect(parseEvents([{ event: 'x_1', data: { b: 1, a: [2] } }], 'agents')).toEqual([
+			{ event: 'x_1', data: '{"b":1,"a":[2]}' },
+		])
+	})
+
+	it('names the first bad field as a JSON Pointer', () => {
+		expect(
+			fieldOf(() =>
+				parseEvents(
+					[{ event: 'progress' }, { event: 'progress', data: { progress: 2 } }],
+					'agents',
+				),
+			),
+		).toBe('/1/data/progress')
+		expect(fieldOf(() => parseEvents({ event: 'step_start', data: {} }, 'workflows'))).toBe(
+			'/data/stepId',
+		)
+		expect(fieldOf(() => parseEvents({ event: 'progress', 'a/b~c': 1 }, 'agents'))).toBe('/a~1b~0c')
+		expect(fieldOf(() => parseEvents([], 'agents'))).toBeUndefined()
+	})
+})
+
+describe('parseEventId', () => {
+	it('takes 1 to 15 digits; empty is absent', () => {
+		expect(parseEventId('x', '')).toBeUndefined()
+		expect(parseEventId('x', null)).toBeUndefined()
+		expect(parseEventId('x', '0')).toBe(0)
+		expect(parseEventId('x', '999999999999999')).toBe(999999999999999)
+		for (const bad of ['-1', '1.5', ' 1', '1e3', '9999999999999999'])
+			expect(() => parseEventId('x', bad)).toThrow()
+	})
+})
