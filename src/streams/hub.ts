@@ -13,6 +13,8 @@ export interface Frame {
 	terminal: boolean
 }
 
+const NONE: Frame[] = []
+
 /** One open subscription; `wake` is set while it waits. */
 export interface Waiter {
 	wake: ((reason: WakeReason) => void) | null
@@ -38,7 +40,7 @@ export class Channel {
 		const first = frames[0].id
 		if (cursor < first - 1) return null
 		const start = cursor - first + 1
-		return start >= frames.length ? [] : frames.slice(start)
+		return start >= frames.length ? NONE : frames.slice(start)
 	}
 
 	/**

@@ -5,7 +5,9 @@ import type { Hub, Waiter } from './hub.ts'
 import { concatBytes, encodeEvent, encodeRetry, HEARTBEAT, toBytes } from './sse.ts'
 
 /** Events per store read of a subscriber that is behind the shared tail. */
-export const READ_BATCH = 1000
+export const READ_BATCH = 512
+/** A chunk stops growing past this, so one subscriber holds little however far behind it is. */
+export const CHUNK_BYTES = 1 << 20
 
 export interface FollowOptions {
 	/** Deliver every event with an id greater than this. */
@@ -46,21 +48,23 @@ export async function* follow(
 			let endsRun = false
 			const frames = channel.since(cursor)
 			if (frames && frames.length > 0) {
-				chunk = concatBytes(frames.map((f) => f.bytes))
-				count = frames.length
-				cursor = frames[frames.length - 1].id
-				endsRun = frames[frames.length - 1].terminal
+				let bytes = 0
+				while (count < frames.length && bytes < CHUNK_BYTES)
+					bytes += frames[count++].bytes.byteLength
+				const taken = count === frames.length ? frames : frames.slice(0, count)
+				chunk = count === 1 ? taken[0].bytes : concatBytes(taken.map((f) => f.bytes))
+				cursor = taken[count - 1].id
+				endsRun = taken[count - 1].terminal
 			} else if (frames === null) {
 				const events = await store.read(stream, cursor, READ_BATCH)
-				if (events.length > 0) {
-					let text = ''
-					for (const e of events) text += encodeEvent(e.id, e.event, e.data)
-					chunk = toBytes(text)
-					count = events.length
-					const last = events[events.length - 1]
-					cursor = last.id
-					endsRun = isTerminal(last.event)
+				let text = ''
+				while (count < events.length && text.length < CHUNK_BYTES) {
+					const e = events[count++]
+					text += encodeEvent(e.id, e.event, e.data)
+					cursor = e.id
+					endsRun = isTerminal(e.event)
 				}
+				if (count > 0) chunk = toBytes(text)
 			}
 			if (chunk) {
 				yield chunk
