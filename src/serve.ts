@@ -3,7 +3,7 @@ import type { Config } from './config.ts'
 import { createApp } from './http/app.ts'
 import type { Logger } from './log.ts'
 import { createMetrics } from './metrics.ts'
-import { openStore } from './store/store.ts'
+import { openStore } from './store/open.ts'
 import { createHub } from './streams/hub.ts'
 import { createSnapshots } from './streams/status.ts'
 

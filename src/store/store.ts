@@ -1,5 +1,4 @@
 import type { NewEvent, StoredEvent, StreamKind } from '../events.ts'
-import { openSqliteStore } from './sqlite.ts'
 
 export type RunStatus = 'running' | 'complete' | 'failed' | 'cancelled'
 
@@ -60,13 +59,4 @@ export interface StoreStats {
 	bytes: number
 	/** Transactions committed; with group commit, fewer than the appends they carried. */
 	commits: number
-}
-
-export interface StoreOptions {
-	/** Database location: a file path for SQLite. */
-	url: string
-}
-
-export async function openStore(options: StoreOptions): Promise<Store> {
-	return openSqliteStore(options.url)
 }
