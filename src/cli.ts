@@ -75,6 +75,7 @@ export async function run(
 				() => resolve(0),
 				(error) => {
 					log.error('shutdown failed', { error: String(error) })
+					log.flush()
 					resolve(1)
 				},
 			)

@@ -59,6 +59,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
 				await server.stop(true)
 				await store.close()
 				log.info('stopped')
+				log.flush()
 			})()
 			return stopping
 		},

@@ -84,3 +84,39 @@ describe('cortex-stream command line', () => {
 		expect(server.port).toBeGreaterThan(0)
 	})
 })
+
+describe('one server per database file', () => {
+	it('refuses to start on a file another server holds, and touches nothing', async () => {
+		await using first = await startServer()
+		const second = await cli(['serve', '--port', '0', '--db', first.dbPath], { CORTEX_TOKEN: 'x' })
+		expect(second.code).toBe(1)
+		expect(second.stderr).toContain('cannot start')
+		expect(second.stderr).toContain('locked')
+		const res = await fetch(`${first.url}/api/agents/a/events`, {
+			method: 'POST',
+			headers: { authorization: `Bearer ${first.token}` },
+			body: '{"event":"progress"}',
+		})
+		expect(res.status).toBe(201)
+	})
+
+	it('refuses a file that is not a cortex-stream database', async () => {
+		const { tempDir } = await import('./helpers.ts')
+		using dir = tempDir()
+		const { Database } = await import('bun:sqlite')
+		const other = new Database(`${dir.path}/other.db`, { create: true })
+		other.exec('CREATE TABLE users (id INTEGER PRIMARY KEY)')
+		other.close()
+		await Bun.write(
+			`${dir.path}/garbage.db`,
+			'this is not a database, it is text that goes on and on'.repeat(100),
+		)
+		for (const file of ['other.db', 'garbage.db']) {
+			const { code, stderr } = await cli(['serve', '--port', '0', '--db', `${dir.path}/${file}`], {
+				CORTEX_TOKEN: 'x',
+			})
+			expect([file, code]).toEqual([file, 1])
+			expect(stderr.trim().split('\n')).toHaveLength(1)
+		}
+	})
+})
