@@ -4,26 +4,24 @@ const decoder = new TextDecoder('utf-8', { fatal: true })
 
 /**
  * Reads a JSON request body of at most `maxBytes`. A declared length over the limit is refused
- * before reading; a chunked body is counted as it arrives and refused once it passes the limit,
+ * before reading, a declared length within it is read in one piece (the runtime reads exactly
+ * that much), and a chunked body is counted as it arrives and refused once it passes the limit,
  * so an oversized request never sits in memory whole.
  */
 export async function readJson(request: Request, maxBytes: number): Promise<unknown> {
 	const tooLarge = () => new PayloadTooLargeError(`the body is larger than ${maxBytes} bytes`)
 	const declared = request.headers.get('content-length')
 	if (declared !== null && Number(declared) > maxBytes) throw tooLarge()
-	const chunks: Uint8Array[] = []
-	let length = 0
-	if (request.body)
-		for await (const chunk of request.body as unknown as AsyncIterable<Uint8Array>) {
-			length += chunk.byteLength
-			if (length > maxBytes) throw tooLarge()
-			chunks.push(chunk)
-		}
-	if (length === 0)
+	const bytes =
+		declared !== null
+			? new Uint8Array(await request.arrayBuffer())
+			: await readChunked(request, maxBytes, tooLarge)
+	if (bytes.byteLength > maxBytes) throw tooLarge()
+	if (bytes.byteLength === 0)
 		throw new MalformedJsonError('the body is empty; send a JSON event or array of events')
 	let text: string
 	try {
-		text = decoder.decode(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks))
+		text = decoder.decode(bytes)
 	} catch {
 		throw new MalformedJsonError('the body is not valid UTF-8')
 	}
@@ -32,4 +30,16 @@ export async function readJson(request: Request, maxBytes: number): Promise<unkn
 	} catch (error) {
 		throw new MalformedJsonError(`the body is not valid JSON: ${(error as Error).message}`)
 	}
+}
+
+async function readChunked(request: Request, maxBytes: number, tooLarge: () => Error) {
+	const chunks: Uint8Array[] = []
+	let length = 0
+	if (request.body)
+		for await (const chunk of request.body as unknown as AsyncIterable<Uint8Array>) {
+			length += chunk.byteLength
+			if (length > maxBytes) throw tooLarge()
+			chunks.push(chunk)
+		}
+	return chunks.length === 1 ? chunks[0] : new Uint8Array(Buffer.concat(chunks))
 }
