@@ -4,8 +4,12 @@ import type { Store } from '../store/store.ts'
 import type { Hub, Waiter } from './hub.ts'
 import { concatBytes, encodeEvent, encodeRetry, HEARTBEAT, toBytes } from './sse.ts'
 
-/** Events per store read of a subscriber that is behind the shared tail. */
-export const READ_BATCH = 512
+/**
+ * Events per store read of a subscriber behind the shared tail. Large reads make a replay fast
+ * (`bun run bench resume`: 512 gave 1.25M events/s, 4096 gives 1.55M); a subscriber whose
+ * events are large reads fewer, so a read stays near one chunk.
+ */
+export const READ_BATCH = 4096
 /** A chunk stops growing past this, so one subscriber holds little however far behind it is. */
 export const CHUNK_BYTES = 1 << 20
 
@@ -42,6 +46,7 @@ export async function* follow(
 	try {
 		yield toBytes(encodeRetry(retryMs))
 		let cursor = afterId
+		let batch = READ_BATCH
 		while (!signal.aborted && !hub.closed) {
 			let chunk: Uint8Array | undefined
 			let count = 0
@@ -56,7 +61,7 @@ export async function* follow(
 				cursor = taken[count - 1].id
 				endsRun = taken[count - 1].terminal
 			} else if (frames === null) {
-				const events = await store.read(stream, cursor, READ_BATCH)
+				const events = await store.read(stream, cursor, batch)
 				let text = ''
 				while (count < events.length && text.length < CHUNK_BYTES) {
 					const e = events[count++]
@@ -65,6 +70,8 @@ export async function* follow(
 					endsRun = isTerminal(e.event)
 				}
 				if (count > 0) chunk = toBytes(text)
+				// Rows past the chunk's limit were read for nothing: read about as many as fit next time.
+				batch = count < events.length ? Math.max(16, count) : Math.min(READ_BATCH, batch * 2)
 			}
 			if (chunk) {
 				yield chunk
