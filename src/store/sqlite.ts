@@ -339,9 +339,9 @@ export function openSqliteStore(path: string): Store {
 		async states(kind: StreamKind) {
 			const prefix = `${kind}/`
 			const states: StreamState[] = []
-			for (const row of rows.values())
+			for (const row of visible.values())
 				if (row.name.startsWith(prefix)) states.push(publicState(row))
-			return { states, cursor: lastSeq }
+			return { states, cursor: visibleSeq }
 		},
 
 		subscribe(listener) {
