@@ -36,7 +36,7 @@ export async function* follow(
 	metrics: Metrics,
 	stream: string,
 	{ afterId, retryMs, signal }: FollowOptions,
-): AsyncGenerator<Uint8Array, void> {
+): AsyncGenerator<Uint8Array | { toSSE(): string }, void> {
 	// Joining before the first read means no commit can fall between the replay and the wait.
 	const channel = hub.join(stream)
 	const waiter: Waiter = { wake: null }
@@ -48,7 +48,7 @@ export async function* follow(
 		let cursor = afterId
 		let batch = READ_BATCH
 		while (!signal.aborted && !hub.closed) {
-			let chunk: Uint8Array | undefined
+			let chunk: Uint8Array | { toSSE(): string } | undefined
 			let count = 0
 			let endsRun = false
 			const frames = channel.since(cursor)
@@ -66,10 +66,14 @@ export async function* follow(
 				while (count < events.length && text.length < CHUNK_BYTES) {
 					const e = events[count++]
 					text += encodeEvent(e.id, e.event, e.data)
-					cursor = e.id
-					endsRun = isTerminal(e.event)
 				}
-				if (count > 0) chunk = toBytes(text)
+				if (count > 0) {
+					const last = events[count - 1]
+					cursor = last.id
+					endsRun = isTerminal(last.event)
+					const t = text
+					chunk = { toSSE: () => t }
+				}
 				// Rows past the chunk's limit were read for nothing: read about as many as fit next time.
 				batch = count < events.length ? Math.max(16, count) : Math.min(READ_BATCH, batch * 2)
 			}

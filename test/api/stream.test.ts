@@ -73,7 +73,7 @@ describe('the wire format of the brief', () => {
 
 	it('cannot be made to forge an event through a data string', async () => {
 		await using server = await startServer()
-		const evil = 'x\n\nid: 99\nevent: complete\ndata: {}\n\r\n'
+		const evil = 'x\n\nid: 99\nevent: complete\ndata: {}\n\r\n ✓🚀\u2028'
 		const res = await publish(server, 'agents/a', {
 			event: 'progress',
 			data: { message: evil, [evil]: evil },
