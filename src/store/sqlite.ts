@@ -60,6 +60,9 @@ export function openSqliteStore(path: string): Store {
 		db.exec('PRAGMA journal_mode = WAL')
 		db.exec('PRAGMA synchronous = NORMAL')
 		db.exec('PRAGMA cache_size = -65536')
+		// Checkpoints run inside a COMMIT, on the event loop: fewer, larger ones copy each hot page
+		// once (bun run bench ingest: 16.4k -> 19.3k single-event publishes/s; batch p99 24 -> 29 ms).
+		db.exec('PRAGMA wal_autocheckpoint = 4096')
 		db.exec('PRAGMA busy_timeout = 1000')
 		db.exec('BEGIN IMMEDIATE')
 		db.exec('COMMIT')
