@@ -5,7 +5,7 @@ import { encodeEvent, toBytes } from './sse.ts'
 /** Recent events of a stream, encoded once and shared by every subscriber at the head. */
 export const DEFAULT_TAIL_EVENTS = 1024
 
-export type WakeReason = 'advance' | 'heartbeat' | 'close' | 'abort'
+export type WakeReason = 'advance' | 'heartbeat' | 'close'
 
 export interface Frame {
 	id: number
@@ -13,63 +13,53 @@ export interface Frame {
 	terminal: boolean
 }
 
-const NONE: Frame[] = []
+const ADVANCED = Promise.resolve<WakeReason>('advance')
 
-/** One open subscription; `wake` is set while it waits. */
-export interface Waiter {
-	wake: ((reason: WakeReason) => void) | null
-}
-
-/** The hub's view of one stream that has subscribers. */
+/**
+ * The hub's view of one stream that has subscribers. Waiting subscribers all await one shared
+ * promise, replaced at each wake: a commit costs one resolution, not one per subscriber.
+ */
 export class Channel {
 	frames: Frame[] = []
 	/** Highest id this process has seen committed, 0 before the first commit it saw. */
 	lastId = 0
 	subscribers = 0
-	readonly waiters = new Set<Waiter>()
+	private signal!: Promise<WakeReason>
+	private resolve!: (reason: WakeReason) => void
 
-	constructor(readonly stream: string) {}
+	constructor(readonly stream: string) {
+		this.arm()
+	}
+
+	private arm() {
+		this.signal = new Promise((resolve) => {
+			this.resolve = resolve
+		})
+	}
 
 	/**
-	 * Frames after `cursor` from the shared tail; `null` when the tail does not reach back that
-	 * far (or holds nothing yet), and the subscriber must read the store itself.
+	 * Index in `frames` of the first frame after `cursor`: `frames.length` when there is none yet,
+	 * -1 when the tail does not reach back that far (or holds nothing), and the subscriber must
+	 * read the store itself.
 	 */
-	since(cursor: number): Frame[] | null {
+	after(cursor: number): number {
 		const frames = this.frames
-		if (frames.length === 0) return null
-		const first = frames[0].id
-		if (cursor < first - 1) return null
-		const start = cursor - first + 1
-		return start >= frames.length ? NONE : frames.slice(start)
+		if (frames.length === 0 || cursor < frames[0].id - 1) return -1
+		return Math.min(cursor - frames[0].id + 1, frames.length)
 	}
 
 	/**
 	 * Resolves when an event after `cursor` is committed, at the next heartbeat, or when the hub
 	 * closes. Checking `lastId` first closes the race between a subscriber's last read and its wait.
 	 */
-	wait(waiter: Waiter, cursor: number): Promise<WakeReason> {
-		if (this.lastId > cursor) return Promise.resolve('advance')
-		return new Promise((resolve) => {
-			waiter.wake = resolve
-			this.waiters.add(waiter)
-		})
+	wait(cursor: number): Promise<WakeReason> {
+		return this.lastId > cursor ? ADVANCED : this.signal
 	}
 
 	wakeAll(reason: WakeReason) {
-		for (const waiter of this.waiters) {
-			const wake = waiter.wake
-			waiter.wake = null
-			wake?.(reason)
-		}
-		this.waiters.clear()
-	}
-
-	/** Wakes one waiter, when its client went away. */
-	release(waiter: Waiter, reason: WakeReason) {
-		this.waiters.delete(waiter)
-		const wake = waiter.wake
-		waiter.wake = null
-		wake?.(reason)
+		const resolve = this.resolve
+		this.arm()
+		resolve(reason)
 	}
 }
 

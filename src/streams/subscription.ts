@@ -1,7 +1,7 @@
 import { isTerminal } from '../events.ts'
 import type { Metrics } from '../metrics.ts'
 import type { Store } from '../store/store.ts'
-import type { Hub, Waiter } from './hub.ts'
+import type { Hub } from './hub.ts'
 import { concatBytes, encodeEvent, encodeRetry, HEARTBEAT, toBytes } from './sse.ts'
 
 /**
@@ -39,10 +39,17 @@ export async function* follow(
 ): AsyncGenerator<Uint8Array | { toSSE(): string }, void> {
 	// Joining before the first read means no commit can fall between the replay and the wait.
 	const channel = hub.join(stream)
-	const waiter: Waiter = { wake: null }
-	const onAbort = () => channel.release(waiter, 'abort')
-	signal.addEventListener('abort', onAbort)
 	metrics.subscriptionsOpened++
+	let joined = true
+	// A client that leaves releases its place at once; the generator itself, if it is waiting,
+	// ends at the channel's next wake (a heartbeat at the latest) or is collected with it.
+	const leave = () => {
+		if (!joined) return
+		joined = false
+		hub.leave(channel)
+		metrics.subscriptionsClosed++
+	}
+	signal.addEventListener('abort', leave, { once: true })
 	try {
 		yield toBytes(encodeRetry(retryMs))
 		let cursor = afterId
@@ -51,16 +58,24 @@ export async function* follow(
 			let chunk: Uint8Array | { toSSE(): string } | undefined
 			let count = 0
 			let endsRun = false
-			const frames = channel.since(cursor)
-			if (frames && frames.length > 0) {
+			const frames = channel.frames
+			const start = channel.after(cursor)
+			if (start >= 0 && start === frames.length - 1) {
+				// The common case at the head: exactly one new event, handed on as the shared bytes.
+				chunk = frames[start].bytes
+				count = 1
+				cursor = frames[start].id
+				endsRun = frames[start].terminal
+			} else if (start >= 0 && start < frames.length) {
+				let end = start
 				let bytes = 0
-				while (count < frames.length && bytes < CHUNK_BYTES)
-					bytes += frames[count++].bytes.byteLength
-				const taken = count === frames.length ? frames : frames.slice(0, count)
-				chunk = count === 1 ? taken[0].bytes : concatBytes(taken.map((f) => f.bytes))
+				while (end < frames.length && bytes < CHUNK_BYTES) bytes += frames[end++].bytes.byteLength
+				const taken = frames.slice(start, end)
+				chunk = concatBytes(taken.map((f) => f.bytes))
+				count = taken.length
 				cursor = taken[count - 1].id
 				endsRun = taken[count - 1].terminal
-			} else if (frames === null) {
+			} else if (start === -1) {
 				const events = await store.read(stream, cursor, batch)
 				let text = ''
 				while (count < events.length && text.length < CHUNK_BYTES) {
@@ -83,13 +98,11 @@ export async function* follow(
 				if (endsRun && ((await store.state(stream))?.lastId ?? 0) <= cursor) return
 				continue
 			}
-			const reason = await channel.wait(waiter, cursor)
-			if (reason === 'heartbeat') yield HEARTBEAT
+			const reason = await channel.wait(cursor)
+			if (reason === 'heartbeat' && !signal.aborted) yield HEARTBEAT
 		}
 	} finally {
-		signal.removeEventListener('abort', onAbort)
-		channel.release(waiter, 'close')
-		hub.leave(channel)
-		metrics.subscriptionsClosed++
+		signal.removeEventListener('abort', leave)
+		leave()
 	}
 }
