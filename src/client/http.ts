@@ -1,0 +1,81 @@
+/** Where the server is and how to prove who we are; the CLI's `--url` and `--token`. */
+export interface ClientOptions {
+	/** Server URL; default `http://127.0.0.1:8787`. */
+	url?: string
+	token?: string
+	/** A `fetch` to use instead of the global one. */
+	fetch?: typeof fetch
+}
+
+export const DEFAULT_URL = 'http://127.0.0.1:8787'
+
+/**
+ * A request the server refused, with the contract's error body: `status` 400-499, `code` such
+ * as `invalid_event` or `stream_ended`, and `field`, a JSON Pointer into the body when one field
+ * was at fault.
+ *
+ * @example
+ * try { await publish('workflows/wf-1', { event: 'step_start', data: {} }) }
+ * catch (e) { if (e instanceof CortexRequestError && e.status === 400) console.error(e.field) }
+ */
+export class CortexRequestError extends Error {
+	constructor(
+		readonly status: number,
+		readonly code: string,
+		message: string,
+		readonly field?: string,
+	) {
+		super(message)
+		this.name = 'CortexRequestError'
+	}
+
+	static async from(res: Response): Promise<CortexRequestError> {
+		let body: { error?: { code?: string; message?: string; field?: string } } = {}
+		try {
+			body = await res.json()
+		} catch {}
+		return new CortexRequestError(
+			res.status,
+			body.error?.code ?? `http_${res.status}`,
+			body.error?.message ?? res.statusText,
+			body.error?.field,
+		)
+	}
+}
+
+/** Whether a failure may go away if the same request is sent again. */
+export const isRetryable = (status: number) => status === 429 || status >= 500
+
+export function endpoint(options: ClientOptions, path: string): string {
+	return `${(options.url ?? DEFAULT_URL).replace(/\/+$/, '')}${path}`
+}
+
+export function authHeaders(options: ClientOptions): Record<string, string> {
+	return options.token ? { authorization: `Bearer ${options.token}` } : {}
+}
+
+/** `agents/<name>` or `workflows/<id>` to its URL path, the name percent-encoded once. */
+export function streamPath(stream: string): { kind: 'agents' | 'workflows'; name: string } {
+	const slash = stream.indexOf('/')
+	const kind = stream.slice(0, slash)
+	if (kind !== 'agents' && kind !== 'workflows')
+		throw new TypeError(`a stream is "agents/<name>" or "workflows/<id>", not "${stream}"`)
+	return { kind, name: encodeURIComponent(stream.slice(slash + 1)) }
+}
+
+/** Waits `ms`, or rejects as soon as `signal` aborts. */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+	return new Promise((resolve, reject) => {
+		if (signal?.aborted) return reject(signal.reason)
+		const timer = setTimeout(done, ms)
+		function done() {
+			signal?.removeEventListener('abort', abort)
+			resolve()
+		}
+		function abort() {
+			clearTimeout(timer)
+			reject(signal?.reason)
+		}
+		signal?.addEventListener('abort', abort, { once: true })
+	})
+}

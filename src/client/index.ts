@@ -1,0 +1,14 @@
+/**
+ * cortex-stream's client: publish events and follow streams, in Bun, Node.js 20+ and browsers.
+ * It imports nothing from the server but types.
+ *
+ * @example
+ * import { publish, subscribe } from 'cortex-stream/client'
+ * await publish('agents/build', { event: 'progress', data: { progress: 0.5 } }, { token })
+ * for await (const e of subscribe('agents/build', { token })) console.log(e.id, e.event, e.data)
+ */
+export { type ClientOptions, CortexRequestError, DEFAULT_URL } from './http.ts'
+export { type OutgoingEvent, type PublishOptions, publish } from './publish.ts'
+export { Publisher, type PublisherOptions } from './publisher.ts'
+export { type SseMessage, SseParser } from './sse-parser.ts'
+export { type GapEvent, type StreamEvent, type SubscribeOptions, subscribe } from './subscribe.ts'

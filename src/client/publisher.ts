@@ -1,0 +1,91 @@
+import type { EventData } from '../events.ts'
+import { type OutgoingEvent, type PublishOptions, publish } from './publish.ts'
+
+export interface PublisherOptions extends Omit<PublishOptions, 'idempotencyKey'> {
+	/** At most this many `progress` events a second reach the server; default 4. */
+	progressPerSecond?: number
+	/** Events per request at most; default 1000 (the server's batch limit). */
+	maxBatch?: number
+}
+
+/**
+ * A publisher for chatty agents. `progress` updates are coalesced (at most `progressPerSecond`
+ * a second, the last value winning); every other event is kept, in order, and sent in batches,
+ * one request at a time, each with its own Idempotency-Key. A pending progress update is sent
+ * before any later event, so the stream's order is the order of the calls. `close()` flushes.
+ *
+ * @example
+ * const p = new Publisher('agents/my-agent', { token })
+ * for (const file of files) p.progress({ message: file, progress: done++ / files.length })
+ * p.send('complete', { result: 'ok', duration: Date.now() - started })
+ * await p.close()
+ */
+export class Publisher {
+	private readonly queue: OutgoingEvent[] = []
+	private latestProgress: EventData['progress'] | undefined
+	private progressTimer: ReturnType<typeof setTimeout> | undefined
+	private lastProgressAt = Number.NEGATIVE_INFINITY
+	private sending: Promise<void> | undefined
+	private failure: unknown
+	/** Requests sent so far; coalescing shows here. */
+	requests = 0
+
+	constructor(
+		readonly stream: string,
+		private readonly options: PublisherOptions = {},
+	) {}
+
+	/** Reports progress; updates closer together than the rate allows are merged, last wins. */
+	progress(data: EventData['progress'] & Record<string, unknown>) {
+		this.latestProgress = data
+		const interval = 1000 / (this.options.progressPerSecond ?? 4)
+		const wait = this.lastProgressAt + interval - Date.now()
+		if (wait <= 0) this.takeProgress()
+		else this.progressTimer ??= setTimeout(() => this.takeProgress(), wait)
+	}
+
+	/** Queues any other event (a step, a custom one, or a terminal one); never dropped. */
+	send<T extends OutgoingEvent['event']>(event: T, data?: Record<string, unknown>) {
+		this.takeProgress()
+		this.queue.push({ event, data } as OutgoingEvent)
+		this.pump()
+	}
+
+	/** Resolves when everything queued so far has been acknowledged. */
+	async flush(): Promise<void> {
+		this.takeProgress()
+		this.pump()
+		while (this.sending) await this.sending
+		if (this.failure) throw this.failure
+	}
+
+	close(): Promise<void> {
+		return this.flush()
+	}
+
+	private takeProgress() {
+		if (this.progressTimer) clearTimeout(this.progressTimer)
+		this.progressTimer = undefined
+		if (this.latestProgress === undefined) return
+		this.queue.push({ event: 'progress', data: this.latestProgress })
+		this.latestProgress = undefined
+		this.lastProgressAt = Date.now()
+		this.pump()
+	}
+
+	private pump() {
+		if (this.sending || this.queue.length === 0) return
+		this.sending = (async () => {
+			while (this.queue.length > 0 && !this.failure) {
+				const batch = this.queue.splice(0, this.options.maxBatch ?? 1000)
+				try {
+					this.requests++
+					await publish(this.stream, batch, this.options)
+				} catch (error) {
+					this.failure = error
+				}
+			}
+			this.sending = undefined
+		})()
+	}
+}

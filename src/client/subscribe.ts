@@ -1,0 +1,122 @@
+import type { EventData, StandardEventType } from '../events.ts'
+import {
+	authHeaders,
+	type ClientOptions,
+	CortexRequestError,
+	endpoint,
+	isRetryable,
+	sleep,
+	streamPath,
+} from './http.ts'
+import { backoff } from './publish.ts'
+import { SseParser } from './sse-parser.ts'
+
+/** An event received from a stream, its `data` typed by its `event`. */
+export type StreamEvent =
+	| {
+			[T in StandardEventType]: {
+				id: number
+				event: T
+				data: EventData[T] & Record<string, unknown>
+			}
+	  }[StandardEventType]
+	| { id: number; event: string; data: Record<string, unknown> }
+
+/** Sent first when the events after Last-Event-ID were pruned; the stream goes on from `firstAvailable`. */
+export interface GapEvent {
+	id?: undefined
+	event: 'gap'
+	data: { requested: number; firstAvailable: number }
+}
+
+export interface SubscribeOptions extends ClientOptions {
+	/** Start after this id; default: the start of the agent's current execution or the run. */
+	lastEventId?: number
+	/** Stops the subscription; the iterator then ends quietly. */
+	signal?: AbortSignal
+	/** Longest wait between reconnects, after the server's `retry:`; default 30 s. */
+	maxRetryMs?: number
+}
+
+const TERMINAL = new Set(['complete', 'failed', 'cancelled'])
+
+/**
+ * Follows a stream: an async iterable of its events, in order, each once. It reconnects by
+ * itself after a dropped connection or a server restart, with `Last-Event-ID` (the server's
+ * `retry:` first, then backing off), and ends after a terminal event (`complete`, `failed`,
+ * `cancelled`) or when the server answers 204. It uses `fetch`, so the token travels in the
+ * `Authorization` header. A 4xx other than 429 throws `CortexRequestError`.
+ *
+ * @example
+ * for await (const e of subscribe('agents/my-agent', { token, signal })) {
+ *   if (e.event === 'progress') bar.update(e.data.progress ?? 0)
+ * }
+ */
+export async function* subscribe(
+	stream: string,
+	options: SubscribeOptions = {},
+): AsyncGenerator<StreamEvent | GapEvent, void> {
+	const { kind, name } = streamPath(stream)
+	const doFetch = options.fetch ?? fetch
+	const url = endpoint(options, `/api/streaming/${kind}/${name}/stream`)
+	let lastEventId = options.lastEventId
+	let retryMs = 1_000
+	let failures = 0
+	while (!options.signal?.aborted) {
+		let res: Response | undefined
+		try {
+			res = await doFetch(url, {
+				headers: {
+					...authHeaders(options),
+					accept: 'text/event-stream',
+					...(lastEventId !== undefined && { 'last-event-id': String(lastEventId) }),
+				},
+				signal: options.signal,
+			})
+		} catch {
+			// Connection refused or reset: the server may be restarting.
+		}
+		if (res?.status === 204) return
+		if (res && res.status !== 200) {
+			const failure = await CortexRequestError.from(res)
+			if (!isRetryable(res.status)) throw failure
+		}
+		let ended = false
+		if (res?.status === 200 && res.body) {
+			failures = 0
+			const queue: Array<StreamEvent | GapEvent> = []
+			const parser = new SseParser(
+				(m) => {
+					const data = JSON.parse(m.data)
+					if (m.id === undefined) queue.push({ event: m.event, data } as GapEvent)
+					else queue.push({ id: Number(m.id), event: m.event, data } as StreamEvent)
+				},
+				(ms) => {
+					retryMs = ms
+				},
+			)
+			const decoder = new TextDecoder()
+			try {
+				for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+					parser.push(decoder.decode(chunk, { stream: true }))
+					while (queue.length > 0) {
+						const event = queue.shift() as StreamEvent | GapEvent
+						if (event.id !== undefined) lastEventId = event.id
+						ended = event.id !== undefined && TERMINAL.has(event.event)
+						yield event
+					}
+				}
+			} catch {
+				// The connection dropped mid-stream; resume from lastEventId below.
+			}
+		}
+		if (ended || options.signal?.aborted) return
+		const wait = failures === 0 ? retryMs : Math.max(retryMs, backoff(failures))
+		failures++
+		try {
+			await sleep(Math.min(wait, options.maxRetryMs ?? 30_000), options.signal)
+		} catch {
+			return
+		}
+	}
+}
