@@ -1,86 +1,56 @@
 import pkg from '../package.json' with { type: 'json' }
-import { ConfigError, loadConfig, SETTINGS } from './config.ts'
-import { createLogger } from './log.ts'
-import { startServer } from './serve.ts'
+import { PUBLISH_HELP, publishCommand } from './commands/publish.ts'
+import { RUN_HELP, runCommand } from './commands/run.ts'
+import { SERVE_HELP, serveCommand } from './commands/serve.ts'
+import { TAIL_HELP, tailCommand } from './commands/tail.ts'
 
 export const VERSION: string = pkg.version
 
 const USAGE = `cortex-stream ${VERSION}: durable, resumable SSE progress streams for agents and workflows
 
 Usage:
-  cortex-stream serve [flags]     run the server
-  cortex-stream --version         print the version
-  cortex-stream --help            this help
+  cortex-stream serve [flags]                          run the server
+  cortex-stream publish <stream> <event> [json]        publish one event (- reads NDJSON from stdin)
+  cortex-stream tail <stream>                          follow a stream until its run ends
+  cortex-stream run --agent NAME -- <command> [args]   run a command as one agent execution
+  cortex-stream --version                              print the version
 
-Run "cortex-stream serve --help" for the server's settings.
+<stream> is agents/NAME or workflows/ID. "cortex-stream <command> --help" tells more.
 `
 
-function serveHelp() {
-	const rows = SETTINGS.map((s) => {
-		const flag = `  --${s.flag} <value>`.padEnd(26)
-		return `${flag}${s.env.padEnd(22)}${s.help}${s.default ? ` (default ${s.default})` : ''}`
-	})
-	return `Usage: cortex-stream serve [flags]
+type Command = (args: string[], env: Record<string, string | undefined>) => Promise<number>
 
-Each setting is a flag or an environment variable; the flag wins.
-
-  flag                    variable              meaning
-${rows.join('\n')}
-  --no-auth                                     serve without authentication (local development only)
-`
+const COMMANDS: Record<string, { run: Command; help: string }> = {
+	serve: { run: serveCommand, help: SERVE_HELP },
+	publish: { run: publishCommand, help: PUBLISH_HELP },
+	tail: { run: tailCommand, help: TAIL_HELP },
+	run: { run: runCommand, help: RUN_HELP },
 }
 
-/** Runs one command; resolves to the process exit code, or never for `serve`. */
+/** Runs one command and resolves to the process exit code (`serve` only at shutdown). */
 export async function run(
 	argv: string[],
 	env: Record<string, string | undefined>,
 ): Promise<number> {
-	const [command, ...rest] = argv
-	if (command === '--version' || command === '-v') {
+	const [name, ...rest] = argv
+	if (name === '--version' || name === '-v') {
 		console.log(VERSION)
 		return 0
 	}
-	if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
+	if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
 		console.log(USAGE)
-		return command === undefined ? 2 : 0
+		return name === undefined ? 2 : 0
 	}
-	if (command !== 'serve') {
-		console.error(`cortex-stream: unknown command "${command}"\n\n${USAGE}`)
+	const command = COMMANDS[name]
+	if (!command) {
+		console.error(`cortex-stream: unknown command "${name}"\n\n${USAGE}`)
 		return 2
 	}
-	if (rest.includes('--help') || rest.includes('-h')) {
-		console.log(serveHelp())
+	// For `run`, flags after `--` belong to the wrapped command.
+	const own = name === 'run' && rest.includes('--') ? rest.slice(0, rest.indexOf('--')) : rest
+	if (own.includes('--help') || own.includes('-h')) {
+		console.log(command.help)
 		return 0
 	}
-	const log = createLogger()
-	let config: ReturnType<typeof loadConfig>
-	try {
-		config = loadConfig(rest, env)
-	} catch (error) {
-		if (!(error instanceof ConfigError)) throw error
-		console.error(`cortex-stream: ${error.message}`)
-		return 2
-	}
-	let server: Awaited<ReturnType<typeof startServer>>
-	try {
-		server = await startServer(config, log)
-	} catch (error) {
-		console.error(`cortex-stream: cannot start: ${(error as Error).message}`)
-		return 1
-	}
-	return new Promise<number>((resolve) => {
-		const shutdown = (signal: string) => {
-			log.info('shutting down', { signal })
-			server.stop().then(
-				() => resolve(0),
-				(error) => {
-					log.error('shutdown failed', { error: String(error) })
-					log.flush()
-					resolve(1)
-				},
-			)
-		}
-		process.once('SIGTERM', () => shutdown('SIGTERM'))
-		process.once('SIGINT', () => shutdown('SIGINT'))
-	})
+	return command.run(rest, env)
 }

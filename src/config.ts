@@ -80,6 +80,24 @@ export const SETTINGS: Setting[] = [
 	{ flag: 'cors-origin', env: 'CORTEX_CORS_ORIGIN', help: 'allowed CORS origins, comma-separated' },
 ]
 
+/** `--url` / `CORTEX_URL` and `--token` / `CORTEX_TOKEN`, shared by the client commands. */
+export interface ClientSettings {
+	url: string
+	token?: string
+}
+
+export function loadClientSettings(
+	flags: Record<string, string | true>,
+	env: Record<string, string | undefined>,
+): ClientSettings {
+	const url = flags.url ?? env.CORTEX_URL ?? DEFAULT_URL
+	const token = flags.token ?? env.CORTEX_TOKEN
+	if (url === true || token === true) throw new ConfigError('--url and --token need a value')
+	if (!/^https?:\/\/[^/]/.test(url))
+		throw new ConfigError(`--url must be an http(s) URL, got "${url}"`)
+	return { url, token: token || undefined }
+}
+
 /** Splits `--name value`, `--name=value` and bare `--name` switches. */
 export function parseFlags(argv: string[], switches: readonly string[] = []) {
 	const flags: Record<string, string | true> = {}

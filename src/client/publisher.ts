@@ -6,6 +6,8 @@ export interface PublisherOptions extends Omit<PublishOptions, 'idempotencyKey'>
 	progressPerSecond?: number
 	/** Events per request at most; default 1000 (the server's batch limit). */
 	maxBatch?: number
+	/** Called with the ids of each acknowledged request. */
+	onPublished?: (ids: number[]) => void
 }
 
 /**
@@ -80,7 +82,8 @@ export class Publisher {
 				const batch = this.queue.splice(0, this.options.maxBatch ?? 1000)
 				try {
 					this.requests++
-					await publish(this.stream, batch, this.options)
+					const { ids } = await publish(this.stream, batch, this.options)
+					this.options.onPublished?.(ids)
 				} catch (error) {
 					this.failure = error
 				}

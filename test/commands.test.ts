@@ -1,0 +1,143 @@
+import { describe, expect, it } from 'bun:test'
+import { join } from 'node:path'
+import { auth, MAIN, publish, ROOT, startServer, type TestServer, tempDir } from './helpers.ts'
+
+async function cli(server: TestServer, args: string[], stdin?: string) {
+	const proc = Bun.spawn([process.execPath, MAIN, ...args], {
+		cwd: ROOT,
+		env: { ...process.env, CORTEX_URL: server.url, CORTEX_TOKEN: server.token },
+		stdin: stdin === undefined ? 'ignore' : new Blob([stdin]),
+		stdout: 'pipe',
+		stderr: 'pipe',
+	})
+	const [code, stdout, stderr] = await Promise.all([
+		proc.exited,
+		new Response(proc.stdout).text(),
+		new Response(proc.stderr).text(),
+	])
+	return { code, stdout, stderr }
+}
+
+async function events(server: TestServer, stream: string) {
+	const res = await fetch(`${server.url}/api/${stream}/events?limit=1000`, {
+		headers: auth(server.token),
+	})
+	return (
+		(await res.json()).events as Array<{ id: number; event: string; data: Record<string, unknown> }>
+	).map(({ id, event, data }) => ({ id, event, data }))
+}
+
+describe('cortex-stream publish', () => {
+	it('publishes one event and prints its ids', async () => {
+		await using server = await startServer()
+		const out = await cli(server, [
+			'publish',
+			'agents/cli',
+			'progress',
+			'{"progress":0.3,"message":"hi"}',
+		])
+		expect(out).toMatchObject({ code: 0, stdout: '{"ids":[1]}\n' })
+		expect(await events(server, 'agents/cli')).toEqual([
+			{ id: 1, event: 'progress', data: { progress: 0.3, message: 'hi' } },
+		])
+	})
+
+	it('reports a refused event with its field and exits 1', async () => {
+		await using server = await startServer()
+		const out = await cli(server, ['publish', 'agents/cli', 'progress', '{"progress":7}'])
+		expect(out.code).toBe(1)
+		expect(out.stderr).toContain('/data/progress')
+	})
+
+	it('reads NDJSON from stdin and keeps every line in order', async () => {
+		await using server = await startServer()
+		const lines = Array.from({ length: 250 }, (_, i) =>
+			JSON.stringify({ event: 'step_progress', data: { stepId: 's', message: `${i}` } }),
+		)
+		const out = await cli(
+			server,
+			['publish', 'workflows/wf-cli', '-'],
+			`${lines.join('\n')}\n{"event":"complete"}\n`,
+		)
+		expect(out.code).toBe(0)
+		const printed = out.stdout
+			.trim()
+			.split('\n')
+			.flatMap((l) => JSON.parse(l).ids)
+		expect(printed).toEqual(Array.from({ length: 251 }, (_, i) => i + 1))
+		const stored = await events(server, 'workflows/wf-cli')
+		expect(stored.slice(0, 250).map((e) => e.data.message)).toEqual(
+			Array.from({ length: 250 }, (_, i) => `${i}`),
+		)
+		expect(stored.at(-1)?.event).toBe('complete')
+	})
+})
+
+describe('cortex-stream tail', () => {
+	it('prints one JSON event per line when piped and exits 0 after complete', async () => {
+		await using server = await startServer()
+		await publish(server, 'agents/t', [{ event: 'progress', data: { progress: 0.5 } }])
+		const tail = cli(server, ['tail', 'agents/t'])
+		await Bun.sleep(200)
+		await publish(server, 'agents/t', [
+			{ event: 'progress', data: { progress: 0.9 } },
+			{ event: 'complete', data: { result: 'ok' } },
+		])
+		const out = await tail
+		expect(out.code).toBe(0)
+		expect(
+			out.stdout
+				.trim()
+				.split('\n')
+				.map((l) => JSON.parse(l)),
+		).toEqual([
+			{ id: 1, event: 'progress', data: { progress: 0.5 } },
+			{ id: 2, event: 'progress', data: { progress: 0.9 } },
+			{ id: 3, event: 'complete', data: { result: 'ok' } },
+		])
+	})
+
+	it('exits non-zero after failed or cancelled', async () => {
+		await using server = await startServer()
+		await publish(server, 'workflows/f', { event: 'failed', data: { message: 'no' } })
+		await publish(server, 'workflows/c', { event: 'cancelled' })
+		expect((await cli(server, ['tail', 'workflows/f'])).code).toBe(1)
+		expect((await cli(server, ['tail', 'workflows/c'])).code).toBe(3)
+	})
+})
+
+describe('cortex-stream run', () => {
+	it('publishes every line of a failing script, its progress and the exit code, and exits with it', async () => {
+		await using server = await startServer()
+		using dir = tempDir()
+		const script = join(dir.path, 'job.sh')
+		await Bun.write(
+			script,
+			'echo "starting"\necho "::progress 0.4 Writing code"\necho "a warning" >&2\nfor i in 1 2 3; do echo "line $i"; done\nexit 1\n',
+		)
+		const out = await cli(server, ['run', '--agent', 'job', '--', 'sh', script])
+		expect(out.code).toBe(1)
+		expect(out.stdout).toBe('starting\n::progress 0.4 Writing code\nline 1\nline 2\nline 3\n')
+		expect(out.stderr).toBe('a warning\n')
+		const stored = await events(server, 'agents/job')
+		const progress = stored.filter((e) => e.event === 'progress').map((e) => e.data)
+		expect(progress.filter((d) => d.message !== 'a warning')).toEqual([
+			{ message: 'starting' },
+			{ progress: 0.4, message: 'Writing code' },
+			{ message: 'line 1' },
+			{ message: 'line 2' },
+			{ message: 'line 3' },
+		])
+		expect(progress).toContainEqual({ message: 'a warning' })
+		expect(stored.at(-1)).toMatchObject({ event: 'failed', data: { code: '1' } })
+	})
+
+	it('publishes complete with the duration when the command succeeds', async () => {
+		await using server = await startServer()
+		const out = await cli(server, ['run', '--agent', 'ok', '--', 'sh', '-c', 'echo done'])
+		expect(out.code).toBe(0)
+		const stored = await events(server, 'agents/ok')
+		expect(stored.map((e) => e.event)).toEqual(['progress', 'complete'])
+		expect(typeof stored[1].data.duration).toBe('number')
+	})
+})
