@@ -1,6 +1,7 @@
 import { Elysia } from 'elysia'
 import type { AppDeps } from './deps.ts'
 import { handleError } from './errors.ts'
+import { openApiRoutes } from './openapi.ts'
 import { opsRoutes } from './ops.ts'
 import { publishRoutes } from './publish.ts'
 import { snapshotRoutes } from './snapshots.ts'
@@ -52,6 +53,7 @@ export function createApp(deps: AppDeps) {
 			})
 		})
 		.use(opsRoutes(deps))
+		.use(openApiRoutes())
 		.use(publishRoutes(deps))
 		.use(subscribeRoutes(deps))
 		.use(snapshotRoutes(deps))

@@ -1,0 +1,233 @@
+import { type TSchema, Type } from '@sinclair/typebox'
+import { Elysia } from 'elysia'
+import pkg from '../../package.json' with { type: 'json' }
+import {
+	EVENT_TYPE_PATTERN,
+	MAX_BATCH,
+	NAME_PATTERN,
+	PublishBody,
+	STANDARD_EVENTS,
+} from '../events.ts'
+
+const ErrorBody = Type.Object({
+	error: Type.Object({
+		code: Type.String(),
+		message: Type.String(),
+		field: Type.Optional(Type.String({ description: 'JSON Pointer into the body' })),
+	}),
+})
+const Step = Type.Object({
+	stepId: Type.String(),
+	name: Type.Union([Type.String(), Type.Null()]),
+	agent: Type.Union([Type.String(), Type.Null()]),
+	status: Type.Union([Type.Literal('running'), Type.Literal('complete'), Type.Literal('failed')]),
+	progress: Type.Union([Type.Number(), Type.Null()]),
+	message: Type.Union([Type.String(), Type.Null()]),
+	duration: Type.Union([Type.Number(), Type.Null()]),
+})
+const RunStatus = Type.Union(
+	['running', 'complete', 'failed', 'cancelled'].map((s) => Type.Literal(s)),
+)
+const Time = Type.Union([Type.String({ format: 'date-time' }), Type.Null()])
+const AgentState = Type.Object({
+	name: Type.String(),
+	status: RunStatus,
+	progress: Type.Union([Type.Number(), Type.Null()]),
+	message: Type.Union([Type.String(), Type.Null()]),
+	lastEventId: Type.Integer(),
+	execution: Type.Object({
+		startId: Type.Integer(),
+		startedAt: Time,
+		endedAt: Time,
+		result: Type.Unknown(),
+	}),
+})
+const WorkflowState = Type.Object({
+	id: Type.String(),
+	status: RunStatus,
+	lastEventId: Type.Integer(),
+	startedAt: Time,
+	endedAt: Time,
+	steps: Type.Array(Step),
+})
+const EventPage = Type.Object({
+	events: Type.Array(
+		Type.Object({
+			id: Type.Integer(),
+			event: Type.String(),
+			data: Type.Record(Type.String(), Type.Unknown()),
+			createdAt: Type.String({ format: 'date-time' }),
+		}),
+	),
+	next: Type.Union([Type.Integer(), Type.Null()]),
+})
+
+const json = (schema: TSchema, description: string) => ({
+	description,
+	content: { 'application/json': { schema } },
+})
+const errors = (...codes: number[]) =>
+	Object.fromEntries(codes.map((c) => [String(c), json(ErrorBody, `error ${c}`)]))
+const nameParam = (name: string) => ({
+	name,
+	in: 'path',
+	required: true,
+	schema: { type: 'string', pattern: NAME_PATTERN.source },
+})
+const bearer = [{ bearer: [] }]
+const streamAuth = [{ bearer: [] }, { accessToken: [] }]
+const sseResponse = {
+	description:
+		'text/event-stream: `retry:`, then `id:`/`event:`/`data:` frames and `: heartbeat` comments',
+	content: { 'text/event-stream': { schema: { type: 'string' } } },
+}
+
+function streamRoutes(kind: 'agents' | 'workflows', param: string) {
+	const one = kind === 'agents' ? AgentState : WorkflowState
+	const path = `{${param}}`
+	return {
+		[`/api/${kind}`]: {
+			get: {
+				summary: `Snapshots of every ${kind === 'agents' ? 'agent' : 'workflow run'} the token may read`,
+				security: bearer,
+				responses: {
+					200: json(
+						Type.Object({ [kind]: Type.Array(one), cursor: Type.Integer() }),
+						'snapshots and the feed cursor',
+					),
+					...errors(401, 403),
+				},
+			},
+		},
+		[`/api/${kind}/${path}`]: {
+			get: {
+				summary: 'A snapshot folded from the log',
+				security: bearer,
+				parameters: [nameParam(param)],
+				responses: { 200: json(one, 'the snapshot'), ...errors(400, 401, 404) },
+			},
+		},
+		[`/api/${kind}/${path}/events`]: {
+			get: {
+				summary: 'A page of stored events',
+				security: bearer,
+				parameters: [
+					nameParam(param),
+					{ name: 'after', in: 'query', schema: { type: 'integer', minimum: 0 } },
+					{
+						name: 'limit',
+						in: 'query',
+						schema: { type: 'integer', minimum: 1, maximum: 1000, default: 100 },
+					},
+				],
+				responses: { 200: json(EventPage, 'events and the next cursor'), ...errors(400, 401, 404) },
+			},
+			post: {
+				summary: `Append one event or a batch of up to ${MAX_BATCH}, atomically; 201 once durable`,
+				security: bearer,
+				parameters: [
+					nameParam(param),
+					{
+						name: 'Idempotency-Key',
+						in: 'header',
+						schema: { type: 'string', minLength: 1, maxLength: 128 },
+					},
+				],
+				requestBody: { required: true, content: { 'application/json': { schema: PublishBody } } },
+				responses: {
+					201: json(
+						Type.Object({ ids: Type.Array(Type.Integer()) }),
+						'the ids of the appended events',
+					),
+					...errors(400, 401, 403, 409, 413, 422),
+				},
+			},
+		},
+		[`/api/streaming/${kind}/${path}/stream`]: {
+			get: {
+				summary: 'Server-Sent Events: replay after Last-Event-ID, then live',
+				security: streamAuth,
+				parameters: [
+					nameParam(param),
+					{
+						name: 'Last-Event-ID',
+						in: 'header',
+						schema: { type: 'string', pattern: '^[0-9]{1,15}$' },
+					},
+					{
+						name: 'lastEventId',
+						in: 'query',
+						schema: { type: 'string', pattern: '^[0-9]{1,15}$' },
+					},
+					{ name: 'access_token', in: 'query', schema: { type: 'string' } },
+				],
+				responses: {
+					200: sseResponse,
+					204: { description: 'the run has ended and the client has all of it' },
+					...errors(400, 401, 403),
+				},
+			},
+		},
+	}
+}
+
+/**
+ * The OpenAPI 3.1 description of the HTTP API, built from the TypeBox schemas that the publish
+ * route validates with (`events.ts`), so the two cannot drift apart.
+ */
+export function openApiDocument(version: string = pkg.version) {
+	return {
+		openapi: '3.1.0',
+		info: {
+			title: 'cortex-stream',
+			version,
+			description: 'Durable, resumable SSE progress streams for agents and workflows',
+		},
+		components: {
+			securitySchemes: {
+				bearer: { type: 'http', scheme: 'bearer' },
+				accessToken: { type: 'apiKey', in: 'query', name: 'access_token' },
+			},
+			schemas: {
+				Error: ErrorBody,
+				AgentState,
+				WorkflowState,
+				...Object.fromEntries(
+					Object.entries(STANDARD_EVENTS).map(([type, schema]) => [`${type}Data`, schema]),
+				),
+			},
+		},
+		'x-event-type-pattern': EVENT_TYPE_PATTERN.source,
+		paths: {
+			...streamRoutes('agents', 'name'),
+			...streamRoutes('workflows', 'id'),
+			'/healthz': {
+				get: {
+					summary: 'Whether the store can take a write',
+					responses: {
+						200: json(Type.Object({ ok: Type.Boolean() }), 'writable'),
+						503: { description: 'not writable' },
+					},
+				},
+			},
+			'/metrics': {
+				get: {
+					summary: 'Prometheus metrics',
+					responses: { 200: { description: 'text/plain; version=0.0.4' } },
+				},
+			},
+			'/openapi.json': {
+				get: { summary: 'This document', responses: { 200: { description: 'OpenAPI 3.1' } } },
+			},
+		},
+	}
+}
+
+/** `GET /openapi.json`, no auth: it describes the API, not any stream. */
+export function openApiRoutes() {
+	const text = JSON.stringify(openApiDocument())
+	return new Elysia({ name: 'openapi' }).get(
+		'/openapi.json',
+		() => new Response(text, { headers: { 'content-type': 'application/json; charset=utf-8' } }),
+	)
+}
