@@ -27,6 +27,19 @@ async function events(server: TestServer, stream: string) {
 	).map(({ id, event, data }) => ({ id, event, data }))
 }
 
+describe('help', () => {
+	it('explains every command and its --url and --token', async () => {
+		await using server = await startServer()
+		for (const command of ['publish', 'tail', 'run']) {
+			const out = await cli(server, [command, '--help'])
+			expect([command, out.code]).toEqual([command, 0])
+			expect(out.stdout).toContain(`cortex-stream ${command}`)
+			expect(out.stdout).toContain('CORTEX_URL')
+			expect(out.stdout).toContain('CORTEX_TOKEN')
+		}
+	})
+})
+
 describe('cortex-stream publish', () => {
 	it('publishes one event and prints its ids', async () => {
 		await using server = await startServer()

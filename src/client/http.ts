@@ -1,4 +1,9 @@
-/** Where the server is and how to prove who we are; the CLI's `--url` and `--token`. */
+/**
+ * Where the server is and how to prove who we are; the CLI's `--url` and `--token`.
+ *
+ * @example
+ * const options: ClientOptions = { url: 'https://cortex.example:8787', token: process.env.CORTEX_TOKEN }
+ */
 export interface ClientOptions {
 	/** Server URL; default `http://127.0.0.1:8787`. */
 	url?: string
@@ -7,6 +12,12 @@ export interface ClientOptions {
 	fetch?: typeof fetch
 }
 
+/**
+ * The server a client talks to when no `url` is given: a local sidecar.
+ *
+ * @example
+ * await publish('agents/a', { event: 'progress' }) // goes to DEFAULT_URL
+ */
 export const DEFAULT_URL = 'http://127.0.0.1:8787'
 
 /**

@@ -9,13 +9,22 @@ import {
 	streamPath,
 } from './http.ts'
 
-/** An event to publish: a standard type with its typed data, or a custom type. */
+/**
+ * An event to publish: a standard type with its typed data, or a custom type.
+ *
+ * @example
+ * const events: OutgoingEvent[] = [{ event: 'step_start', data: { stepId: 'lint' } }, { event: 'tool_call', data: { tool: 'grep' } }]
+ */
 export type OutgoingEvent =
 	| {
 			[T in StandardEventType]: { event: T; data?: EventData[T] & Record<string, unknown> }
 	  }[StandardEventType]
 	| { event: string; data?: Record<string, unknown> }
 
+/**
+ * @example
+ * await publish('agents/a', { event: 'complete' }, { token, idempotencyKey: `run-${runId}-end`, retries: 10 })
+ */
 export interface PublishOptions extends ClientOptions {
 	/** Sent as `Idempotency-Key`; a random one is made when absent, and kept across retries. */
 	idempotencyKey?: string

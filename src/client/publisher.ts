@@ -1,6 +1,20 @@
 import type { EventData } from '../events.ts'
 import { type OutgoingEvent, type PublishOptions, publish } from './publish.ts'
 
+// Under Node and Bun, publishers that were never closed still send what they hold before the
+// process exits of itself; a browser page has no such moment, so call close() there.
+const open = new Set<Publisher>()
+;(globalThis as { process?: { once?(event: string, fn: () => void): void } }).process?.once?.(
+	'beforeExit',
+	() => {
+		for (const publisher of open) publisher.close().catch(() => {})
+	},
+)
+
+/**
+ * @example
+ * new Publisher('agents/a', { token, progressPerSecond: 2, onPublished: (ids) => console.log(ids) })
+ */
 export interface PublisherOptions extends Omit<PublishOptions, 'idempotencyKey'> {
 	/** At most this many `progress` events a second reach the server; default 4. */
 	progressPerSecond?: number
@@ -35,7 +49,9 @@ export class Publisher {
 	constructor(
 		readonly stream: string,
 		private readonly options: PublisherOptions = {},
-	) {}
+	) {
+		open.add(this)
+	}
 
 	/** Reports progress; updates closer together than the rate allows are merged, last wins. */
 	progress(data: EventData['progress'] & Record<string, unknown>) {
@@ -62,6 +78,7 @@ export class Publisher {
 	}
 
 	close(): Promise<void> {
+		open.delete(this)
 		return this.flush()
 	}
 

@@ -1,4 +1,9 @@
-/** One dispatched SSE message, as the EventSource processing model defines it. */
+/**
+ * One dispatched SSE message, as the EventSource processing model defines it.
+ *
+ * @example
+ * const m: SseMessage = { id: '3', event: 'complete', data: '{"result":"ok"}' }
+ */
 export interface SseMessage {
 	/** The `id:` of this message, or undefined when it had none (the `gap` event). */
 	id?: string

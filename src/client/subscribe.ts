@@ -11,7 +11,12 @@ import {
 import { backoff } from './publish.ts'
 import { SseParser } from './sse-parser.ts'
 
-/** An event received from a stream, its `data` typed by its `event`. */
+/**
+ * An event received from a stream, its `data` typed by its `event`.
+ *
+ * @example
+ * function show(e: StreamEvent) { if (e.event === 'failed') console.error(e.data.message) }
+ */
 export type StreamEvent =
 	| {
 			[T in StandardEventType]: {
@@ -22,13 +27,22 @@ export type StreamEvent =
 	  }[StandardEventType]
 	| { id: number; event: string; data: Record<string, unknown> }
 
-/** Sent first when the events after Last-Event-ID were pruned; the stream goes on from `firstAvailable`. */
+/**
+ * Sent first when the events after Last-Event-ID were pruned; the stream goes on from `firstAvailable`.
+ *
+ * @example
+ * if (e.event === 'gap') console.warn(`missed ${e.data.firstAvailable - e.data.requested} pruned events`)
+ */
 export interface GapEvent {
 	id?: undefined
 	event: 'gap'
 	data: { requested: number; firstAvailable: number }
 }
 
+/**
+ * @example
+ * subscribe('workflows/wf-1', { token, lastEventId: saved, signal: AbortSignal.timeout(60_000) })
+ */
 export interface SubscribeOptions extends ClientOptions {
 	/** Start after this id; default: the start of the agent's current execution or the run. */
 	lastEventId?: number

@@ -52,5 +52,25 @@ describe('the client under Node.js', () => {
 		expect(result.seen.at(-1)).toEqual([result.seen.length, 'complete', { result: 'ok' }])
 		expect(result.seen.at(-2)).toEqual([result.seen.length - 1, 'progress', { progress: 1 }])
 		expect(result.requests).toBeLessThan(5)
+
+		// A publisher never closed still sends what it holds before the process exits of itself.
+		await Bun.write(
+			join(dir.path, 'exit.mjs'),
+			`import { Publisher } from './client.mjs'
+const p = new Publisher('agents/exit', { url: process.argv[2], token: process.argv[3] })
+p.send('progress', { message: 'queued' })
+p.send('complete', { result: 'sent at exit' })`,
+		)
+		const exit = Bun.spawn(['node', 'exit.mjs', server.url, server.token], {
+			cwd: dir.path,
+			stderr: 'pipe',
+		})
+		expect(await exit.exited).toBe(0)
+		const page = await (
+			await fetch(`${server.url}/api/agents/exit/events`, {
+				headers: { authorization: `Bearer ${server.token}` },
+			})
+		).json()
+		expect(page.events.map((e: { event: string }) => e.event)).toEqual(['progress', 'complete'])
 	}, 30_000)
 })
