@@ -110,6 +110,35 @@ describe('cortex-stream tail', () => {
 		])
 	})
 
+	it('draws a live view with a bar per step on a terminal', async () => {
+		await using server = await startServer()
+		await publish(server, 'workflows/wf-tty', [
+			{ event: 'step_start', data: { stepId: 's1', name: 'Code Review', agent: 'reviewer-agent' } },
+			{ event: 'step_progress', data: { stepId: 's1', progress: 0.75, message: 'Found 3 issues' } },
+			{ event: 'step_start', data: { stepId: 's2', name: 'Fix Issues' } },
+			{ event: 'complete' },
+		])
+		// `script` gives the command a pseudo-terminal, as a person's shell would.
+		const proc = Bun.spawn(
+			['script', '-qec', `${process.execPath} ${MAIN} tail workflows/wf-tty`, '/dev/null'],
+			{
+				cwd: ROOT,
+				env: { ...process.env, CORTEX_URL: server.url, CORTEX_TOKEN: server.token },
+				stdin: 'ignore',
+				stdout: 'pipe',
+			},
+		)
+		const [code, screen] = await Promise.all([proc.exited, new Response(proc.stdout).text()])
+		expect(code).toBe(0)
+		const last = screen.split('workflows/wf-tty').at(-1) ?? ''
+		expect(last).toContain('complete  (event 4)')
+		expect(last).toMatch(
+			/running +\[#{12}-{4}\] {2}75% {2}Code Review \(reviewer-agent\) {2}Found 3 issues/,
+		)
+		expect(last).toMatch(/running +\[-{16}\] {3}0% {2}Fix Issues/)
+		expect(screen).toContain('\x1b[2K')
+	})
+
 	it('exits non-zero after failed or cancelled', async () => {
 		await using server = await startServer()
 		await publish(server, 'workflows/f', { event: 'failed', data: { message: 'no' } })
