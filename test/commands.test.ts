@@ -174,6 +174,42 @@ describe('cortex-stream run', () => {
 		expect(stored.at(-1)).toMatchObject({ event: 'failed', data: { code: '1' } })
 	})
 
+	it('passes SIGTERM on to the command and reports how it ended', async () => {
+		await using server = await startServer()
+		const proc = Bun.spawn(
+			[
+				process.execPath,
+				MAIN,
+				'run',
+				'--agent',
+				'sig',
+				'--',
+				'sh',
+				'-c',
+				'trap "echo got TERM; exit 143" TERM; echo ready; while :; do sleep 0.05; done',
+			],
+			{
+				cwd: ROOT,
+				env: { ...process.env, CORTEX_URL: server.url, CORTEX_TOKEN: server.token },
+				stdout: 'pipe',
+			},
+		)
+		const reader = (proc.stdout as ReadableStream<Uint8Array>).getReader()
+		let out = ''
+		while (!out.includes('ready')) out += new TextDecoder().decode((await reader.read()).value)
+		proc.kill('SIGTERM')
+		for (;;) {
+			const { value, done } = await reader.read()
+			if (done) break
+			out += new TextDecoder().decode(value)
+		}
+		expect(await proc.exited).toBe(143)
+		expect(out).toContain('got TERM')
+		const stored = await events(server, 'agents/sig')
+		expect(stored.at(-1)).toMatchObject({ event: 'failed', data: { code: '143' } })
+		expect(stored.map((e) => e.data.message)).toContain('got TERM')
+	})
+
 	it('publishes complete with the duration when the command succeeds', async () => {
 		await using server = await startServer()
 		const out = await cli(server, ['run', '--agent', 'ok', '--', 'sh', '-c', 'echo done'])

@@ -148,6 +148,33 @@ describe('subscribe', () => {
 	}, 30_000)
 })
 
+describe('subscribe against a server that prunes', () => {
+	it("reports a gap, follows the server's retry: and resumes with Last-Event-ID", async () => {
+		// A stand-in for a server whose retention pruned ids 1-8 (the contract's gap event), which
+		// drops the first connection after one event and asks for a 50 ms reconnect delay.
+		const requests: Array<{ lastEventId: string | null; at: number }> = []
+		using server = Bun.serve({
+			port: 0,
+			fetch(req) {
+				requests.push({ lastEventId: req.headers.get('last-event-id'), at: performance.now() })
+				const body =
+					requests.length === 1
+						? 'retry: 50\n\nevent: gap\ndata: {"requested":1,"firstAvailable":9}\n\nid: 9\nevent: progress\ndata: {"progress":0.5}\n\n'
+						: 'id: 10\nevent: complete\ndata: {"result":"ok"}\n\n'
+				return new Response(body, { headers: { 'content-type': 'text/event-stream' } })
+			},
+		})
+		const seen = await collect(subscribe('agents/pruned', { url: server.url.href, lastEventId: 0 }))
+		expect(seen).toEqual([
+			{ event: 'gap', data: { requested: 1, firstAvailable: 9 } },
+			{ id: 9, event: 'progress', data: { progress: 0.5 } },
+			{ id: 10, event: 'complete', data: { result: 'ok' } },
+		])
+		expect(requests.map((r) => r.lastEventId)).toEqual(['0', '9'])
+		expect(requests[1].at - requests[0].at).toBeLessThan(500)
+	})
+})
+
 describe('Publisher', () => {
 	it('coalesces a burst of progress into few requests, keeping the last value and the terminal event', async () => {
 		await using server = await startServer()
