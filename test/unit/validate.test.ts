@@ -49,3 +49,33 @@ describe('parseEventId', () => {
 			expect(() => parseEventId('x', bad)).toThrow()
 	})
 })
+
+describe('the published schema and the validator', () => {
+	it('accept and refuse the same envelopes', async () => {
+		const { Value } = await import('@sinclair/typebox/value')
+		const { PublishBody } = await import('../../src/events.ts')
+		const samples: unknown[] = [
+			{ event: 'progress' },
+			{ event: 'progress', data: {} },
+			[{ event: 'custom_1', data: { x: [1] } }],
+			Array.from({ length: 1000 }, () => ({ event: 'progress' })),
+			Array.from({ length: 1001 }, () => ({ event: 'progress' })),
+			[],
+			{ event: 'Progress' },
+			{ event: 'progress', id: 1 },
+			{ event: 'progress', date: {} },
+			{ event: 'progress', data: [] },
+			{ data: {} },
+			'progress',
+		]
+		for (const sample of samples) {
+			let accepted = true
+			try {
+				parseEvents(sample, 'workflows')
+			} catch {
+				accepted = false
+			}
+			expect([sample, Value.Check(PublishBody, sample)]).toEqual([sample, accepted])
+		}
+	})
+})
