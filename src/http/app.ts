@@ -1,6 +1,7 @@
 import { Elysia } from 'elysia'
 import type { AppDeps } from './deps.ts'
 import { handleError } from './errors.ts'
+import { feedRoutes } from './feed.ts'
 import { openApiRoutes } from './openapi.ts'
 import { opsRoutes } from './ops.ts'
 import { publishRoutes } from './publish.ts'
@@ -56,5 +57,6 @@ export function createApp(deps: AppDeps) {
 		.use(openApiRoutes())
 		.use(publishRoutes(deps))
 		.use(subscribeRoutes(deps))
+		.use(feedRoutes(deps))
 		.use(snapshotRoutes(deps))
 }

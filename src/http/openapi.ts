@@ -201,6 +201,33 @@ export function openApiDocument(version: string = pkg.version) {
 		paths: {
 			...streamRoutes('agents', 'name'),
 			...streamRoutes('workflows', 'id'),
+			'/api/streaming/events': {
+				get: {
+					summary:
+						'Server-Sent Events of every stream the token may read and `match` selects, numbered by the global cursor',
+					security: streamAuth,
+					parameters: [
+						{
+							name: 'match',
+							in: 'query',
+							explode: true,
+							schema: { type: 'array', items: { type: 'string' } },
+						},
+						{
+							name: 'Last-Event-ID',
+							in: 'header',
+							schema: { type: 'string', pattern: '^[0-9]{1,15}$' },
+						},
+						{
+							name: 'lastEventId',
+							in: 'query',
+							schema: { type: 'string', pattern: '^[0-9]{1,15}$' },
+						},
+						{ name: 'access_token', in: 'query', schema: { type: 'string' } },
+					],
+					responses: { 200: sseResponse, ...errors(400, 401, 403) },
+				},
+			},
 			'/healthz': {
 				get: {
 					summary: 'Whether the store can take a write',

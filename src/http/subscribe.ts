@@ -4,10 +4,18 @@ import { follow } from '../streams/subscription.ts'
 import { parseEventId } from '../validate.ts'
 import { type AppDeps, streamOf } from './deps.ts'
 
-const SSE_HEADERS = {
+export const SSE_HEADERS = {
 	'content-type': 'text/event-stream',
 	'cache-control': 'no-cache, no-transform',
 	'x-accel-buffering': 'no',
+}
+
+/** `Last-Event-ID`, or `?lastEventId=` for clients that cannot set headers; the header wins. */
+export function lastEventIdOf(request: Request, query: Record<string, string | undefined>) {
+	const header = request.headers.get('last-event-id')
+	return header !== null && header !== ''
+		? parseEventId('Last-Event-ID', header)
+		: parseEventId('lastEventId', query.lastEventId)
 }
 
 /** The brief's endpoints: `GET /api/streaming/agents/:name/stream` and the workflow twin. */
@@ -27,11 +35,7 @@ export function subscribeRoutes({ config, store, hub, guard, metrics }: AppDeps)
 		})
 		const stream = streamOf(kind, name)
 		guard.authorize(grant, 'read', stream)
-		const header = request.headers.get('last-event-id')
-		const lastEventId =
-			header !== null && header !== ''
-				? parseEventId('Last-Event-ID', header)
-				: parseEventId('lastEventId', query.lastEventId)
+		const lastEventId = lastEventIdOf(request, query)
 		const state = await store.state(stream)
 		if (
 			lastEventId !== undefined &&

@@ -99,6 +99,10 @@ export function openSqliteStore(path: string): Store {
 		read: db.query<[number, number, string, string, number], [number, number, number, number]>(
 			'SELECT id, seq, type, data, created_at FROM events WHERE stream = ? AND id > ? AND id <= ? ORDER BY id LIMIT ?',
 		),
+		readAll: db.query<[number, number, string, string, number, string], [number, number, number]>(
+			`SELECT e.id, e.seq, e.type, e.data, e.created_at, s.name FROM events e JOIN streams s ON s.key = e.stream
+			 WHERE e.seq > ? AND e.seq <= ? ORDER BY e.seq LIMIT ?`,
+		),
 		findKey: db.query<
 			{ fingerprint: string; first_id: number; count: number; created_at: number },
 			[number, string]
@@ -332,6 +336,18 @@ export function openSqliteStore(path: string): Store {
 				out[i] = { id: r[0], seq: r[1], event: r[2], data: r[3], createdAt: r[4] }
 			}
 			return out
+		},
+
+		async readAll(afterSeq, limit) {
+			if (afterSeq >= visibleSeq) return []
+			return q.readAll.values(afterSeq, visibleSeq, limit).map((value) => {
+				const r = value as [number, number, string, string, number, string]
+				return { id: r[0], seq: r[1], event: r[2], data: r[3], createdAt: r[4], stream: r[5] }
+			})
+		},
+
+		async cursor() {
+			return visibleSeq
 		},
 
 		async state(stream) {

@@ -1,5 +1,10 @@
 import type { NewEvent, StoredEvent, StreamKind } from '../events.ts'
 
+/** An event of the feed: a stored event and the stream it belongs to. */
+export interface FeedEvent extends StoredEvent {
+	stream: string
+}
+
 export type RunStatus = 'running' | 'complete' | 'failed' | 'cancelled'
 
 /** What the store keeps of a stream beside its events. */
@@ -43,6 +48,10 @@ export interface Store {
 	append(stream: string, events: NewEvent[], idempotency?: Idempotency): Promise<AppendResult>
 	/** Up to `limit` events with id greater than `afterId`, in id order. */
 	read(stream: string, afterId: number, limit: number): Promise<StoredEvent[]>
+	/** Up to `limit` events of every stream with `seq` greater than `afterSeq`, in commit order. */
+	readAll(afterSeq: number, limit: number): Promise<FeedEvent[]>
+	/** The global cursor: the `seq` of the last durable event. */
+	cursor(): Promise<number>
 	state(stream: string): Promise<StreamState | undefined>
 	/** Every stream of a kind, and the global cursor at that same moment. */
 	states(kind: StreamKind): Promise<{ states: StreamState[]; cursor: number }>

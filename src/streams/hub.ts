@@ -8,10 +8,20 @@ export const DEFAULT_TAIL_EVENTS = 1024
 export type WakeReason = 'advance' | 'heartbeat' | 'close'
 
 export interface Frame {
+	/** The event's id; on the feed, its global cursor (`seq`). */
 	id: number
 	bytes: Uint8Array
 	terminal: boolean
+	/** On the feed: the stream the event belongs to, for each subscriber's filter. */
+	stream?: string
 }
+
+/** The channel of the dashboard feed: every stream, numbered by the global cursor. */
+export const FEED = '*'
+
+/** The feed's `data:`, `{"stream", "id", "data"}`, spliced from JSON text without parsing it. */
+export const feedData = (stream: string, id: number, data: string) =>
+	`{"stream":${JSON.stringify(stream)},"id":${id},"data":${data}}`
 
 const ADVANCED = Promise.resolve<WakeReason>('advance')
 
@@ -91,20 +101,37 @@ export function createHub(store: Store, options: HubOptions): Hub {
 	let open = 0
 	let closed = false
 
-	const stopListening = store.subscribe((stream, events) => {
-		const channel = channels.get(stream)
-		if (!channel) return
-		for (const e of events)
-			channel.frames.push({
-				id: e.id,
-				bytes: toBytes(encodeEvent(e.id, e.event, e.data)),
-				terminal: isTerminal(e.event),
-			})
+	const append = (channel: Channel, frames: Frame[]) => {
+		channel.frames.push(...frames)
 		// Trim in steps of a quarter, so the array is not shifted on every commit.
 		if (channel.frames.length > tailEvents + (tailEvents >> 2))
 			channel.frames = channel.frames.slice(channel.frames.length - tailEvents)
-		channel.lastId = events[events.length - 1].id
+		channel.lastId = frames[frames.length - 1].id
 		channel.wakeAll('advance')
+	}
+
+	const stopListening = store.subscribe((stream, events) => {
+		const channel = channels.get(stream)
+		if (channel)
+			append(
+				channel,
+				events.map((e) => ({
+					id: e.id,
+					bytes: toBytes(encodeEvent(e.id, e.event, e.data)),
+					terminal: isTerminal(e.event),
+				})),
+			)
+		const feed = channels.get(FEED)
+		if (feed)
+			append(
+				feed,
+				events.map((e) => ({
+					id: e.seq,
+					bytes: toBytes(encodeEvent(e.seq, e.event, feedData(stream, e.id, e.data))),
+					terminal: false,
+					stream,
+				})),
+			)
 	})
 
 	// One timer for all subscribers: each waiting one writes its heartbeat when it fires.

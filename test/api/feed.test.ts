@@ -1,0 +1,83 @@
+import { describe, expect, it } from 'bun:test'
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { auth, publish, RawStream, startServer, tempDir } from '../helpers.ts'
+
+const feedUrl = (url: string, query = '') => `${url}/api/streaming/events${query}`
+
+describe('the dashboard feed', () => {
+	it('sends every stream in commit order, numbered by the global cursor, and is not ended by terminal events', async () => {
+		await using server = await startServer()
+		await publish(server, 'agents/old', { event: 'progress' })
+		await using feed = await RawStream.open(feedUrl(server.url), auth())
+		await feed.until((f) => f.text.startsWith('retry: 1000\n\n'))
+		await publish(server, 'agents/a', [
+			{ event: 'progress', data: { progress: 0.5 } },
+			{ event: 'complete' },
+		])
+		await publish(server, 'workflows/wf-1', { event: 'step_start', data: { stepId: 's' } })
+		await feed.until((f) => f.events().length === 3)
+		expect(feed.text).toBe(
+			'retry: 1000\n\n' +
+				'id: 2\nevent: progress\ndata: {"stream":"agents/a","id":1,"data":{"progress":0.5}}\n\n' +
+				'id: 3\nevent: complete\ndata: {"stream":"agents/a","id":2,"data":{}}\n\n' +
+				'id: 4\nevent: step_start\ndata: {"stream":"workflows/wf-1","id":1,"data":{"stepId":"s"}}\n\n',
+		)
+		expect(feed.done).toBe(false)
+	})
+
+	it('sends only the streams the token may read and match asks for', async () => {
+		using dir = tempDir()
+		const file = join(dir.path, 'tokens.json')
+		writeFileSync(
+			file,
+			JSON.stringify([{ token: 'agents-reader', scopes: ['read'], streams: ['agents/*'] }]),
+		)
+		await using server = await startServer({ args: ['--tokens-file', file] })
+		await using scoped = await RawStream.open(
+			feedUrl(server.url, '?match=*&lastEventId=0&access_token=agents-reader'),
+		)
+		await using matched = await RawStream.open(
+			feedUrl(server.url, '?match=workflows/wf-*&match=agents/b'),
+			auth(),
+		)
+		await publish(server, 'workflows/wf-secret', { event: 'step_start', data: { stepId: 'x' } })
+		await publish(server, 'agents/a', { event: 'progress' })
+		await publish(server, 'agents/b', { event: 'progress' })
+		await publish(server, 'workflows/other', { event: 'step_start', data: { stepId: 'y' } })
+		await scoped.until((f) => f.events().length === 2)
+		await matched.until((f) => f.events().length === 2)
+		await Bun.sleep(100)
+		const streams = (f: RawStream) => f.events().map((e) => JSON.parse(e.data as string).stream)
+		expect(streams(scoped)).toEqual(['agents/a', 'agents/b'])
+		expect(streams(matched)).toEqual(['workflows/wf-secret', 'agents/b'])
+		expect(scoped.text).not.toContain('wf-secret')
+		expect((await fetch(feedUrl(server.url), { headers: auth('nope') })).status).toBe(401)
+	})
+
+	it('resumes from a snapshot cursor and across a restart with nothing missed or repeated', async () => {
+		await using first = await startServer()
+		await publish(first, 'agents/a', { event: 'progress', data: { n: 1 } })
+		const { cursor } = await (await fetch(`${first.url}/api/agents`, { headers: auth() })).json()
+		expect(cursor).toBe(1)
+		await publish(first, 'agents/a', { event: 'progress', data: { n: 2 } })
+		await publish(first, 'workflows/w', { event: 'step_start', data: { stepId: 'n3' } })
+		const before = await RawStream.open(feedUrl(first.url), {
+			...auth(),
+			'last-event-id': String(cursor),
+		})
+		await before.until((f) => f.events().length === 2)
+		const last = before.events().at(-1)?.id as string
+		await first.kill('SIGKILL')
+		await using second = await first.restart()
+		await publish(second, 'agents/a', { event: 'progress', data: { n: 4 } })
+		await using after = await RawStream.open(feedUrl(second.url), {
+			...auth(),
+			'last-event-id': last,
+		})
+		await after.until((f) => f.events().length === 1)
+		await Bun.sleep(50)
+		expect([...before.events(), ...after.events()].map((e) => e.id)).toEqual(['2', '3', '4'])
+		expect(after.events()[0].data).toBe('{"stream":"agents/a","id":3,"data":{"n":4}}')
+	}, 30_000)
+})
