@@ -1,4 +1,5 @@
 import { createGuard } from './auth/guard.ts'
+import { createTickets } from './auth/tickets.ts'
 import type { Config } from './config.ts'
 import { createApp } from './http/app.ts'
 import type { Logger } from './log.ts'
@@ -22,11 +23,13 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
 	const store = await openStore({ url: config.db })
 	const metrics = createMetrics()
 	const hub = createHub(store, { heartbeatMs: config.heartbeatMs })
+	const tickets = createTickets(await store.secret('ticket-key'))
 	const app = createApp({
 		config,
 		store,
 		hub,
-		guard: createGuard(config),
+		guard: createGuard(config, tickets),
+		tickets,
 		snapshots: createSnapshots(store),
 		metrics,
 		log,

@@ -1,5 +1,6 @@
 import type { Config, Scope } from '../config.ts'
 import { ForbiddenError, UnauthorizedError } from '../errors.ts'
+import { TICKET_PREFIX, type Tickets } from './tickets.ts'
 import { createTokenTable, type Grant, mayAccess, OPEN_GRANT, parseBearer } from './tokens.ts'
 
 export interface Credentials {
@@ -21,7 +22,7 @@ export interface Guard {
  * when there is no valid token, 403 only for a valid token that lacks the grant. Messages
  * never repeat the token.
  */
-export function createGuard(config: Pick<Config, 'tokens' | 'noAuth'>): Guard {
+export function createGuard(config: Pick<Config, 'tokens' | 'noAuth'>, tickets?: Tickets): Guard {
 	const table = createTokenTable(config.tokens)
 	return {
 		authenticate({ authorization, queryToken }) {
@@ -33,8 +34,8 @@ export function createGuard(config: Pick<Config, 'tokens' | 'noAuth'>): Guard {
 					throw new UnauthorizedError('the Authorization header must be "Bearer <token>"')
 			} else token = queryToken || undefined
 			if (token === undefined) throw new UnauthorizedError('a bearer token is required')
-			const grant = table.lookup(token)
-			if (!grant) throw new UnauthorizedError('the token is not valid')
+			const grant = token.startsWith(TICKET_PREFIX) ? tickets?.verify(token) : table.lookup(token)
+			if (!grant) throw new UnauthorizedError('the token is not valid, or the ticket has expired')
 			return grant
 		},
 		authorize(grant, scope, stream) {

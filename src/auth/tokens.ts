@@ -5,6 +5,10 @@ import { isTokenText, type Scope, type TokenSpec } from '../config.ts'
 export interface Grant {
 	scopes: ReadonlySet<Scope>
 	patterns: RegExp[]
+	/** The patterns as written, to check what a ticket asks for against them. */
+	streams: string[]
+	/** A ticket's grant: read-only, and it cannot mint further tickets. */
+	ticket?: boolean
 }
 
 export const sha256 = (text: string) => new Bun.CryptoHasher('sha256').update(text).digest()
@@ -29,7 +33,7 @@ export const mayAccess = (grant: Grant, scope: Scope, stream: string) =>
 	hasScope(grant, scope) && matchesAny(grant.patterns, stream)
 
 /** Grants everything: the grant of `--no-auth`. */
-export const OPEN_GRANT: Grant = { scopes: new Set(['admin']), patterns: [/^.*$/] }
+export const OPEN_GRANT: Grant = { scopes: new Set(['admin']), patterns: [/^.*$/], streams: ['*'] }
 
 /**
  * The table of known tokens, kept only as SHA-256 digests. A lookup hashes the presented token
@@ -40,7 +44,11 @@ export function createTokenTable(specs: TokenSpec[]) {
 	const entries = specs.map((spec) => ({
 		digest:
 			spec.token !== undefined ? sha256(spec.token) : Buffer.from(spec.sha256 as string, 'hex'),
-		grant: { scopes: new Set(spec.scopes), patterns: spec.streams.map(patternToRegExp) } as Grant,
+		grant: {
+			scopes: new Set(spec.scopes),
+			patterns: spec.streams.map(patternToRegExp),
+			streams: spec.streams,
+		} as Grant,
 	}))
 	return {
 		lookup(token: string): Grant | undefined {

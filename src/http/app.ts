@@ -7,6 +7,7 @@ import { opsRoutes } from './ops.ts'
 import { publishRoutes } from './publish.ts'
 import { snapshotRoutes } from './snapshots.ts'
 import { subscribeRoutes } from './subscribe.ts'
+import { ticketRoutes } from './tickets.ts'
 
 const started = new WeakMap<Request, number>()
 
@@ -58,5 +59,6 @@ export function createApp(deps: AppDeps) {
 		.use(publishRoutes(deps))
 		.use(subscribeRoutes(deps))
 		.use(feedRoutes(deps))
+		.use(ticketRoutes(deps))
 		.use(snapshotRoutes(deps))
 }

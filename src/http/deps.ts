@@ -1,4 +1,5 @@
 import type { Guard } from '../auth/guard.ts'
+import type { Tickets } from '../auth/tickets.ts'
 import type { Config } from '../config.ts'
 import { BadRequestError } from '../errors.ts'
 import { isValidName, type StreamKind, streamName } from '../events.ts'
@@ -14,6 +15,7 @@ export interface AppDeps {
 	store: Store
 	hub: Hub
 	guard: Guard
+	tickets: Tickets
 	snapshots: Snapshots
 	metrics: Metrics
 	log: Logger

@@ -228,6 +228,36 @@ export function openApiDocument(version: string = pkg.version) {
 					responses: { 200: sseResponse, ...errors(400, 401, 403) },
 				},
 			},
+			'/api/tickets': {
+				post: {
+					summary:
+						'A signed, read-only, expiring ticket for browser URLs, within what the caller may read',
+					security: bearer,
+					requestBody: {
+						required: true,
+						content: {
+							'application/json': {
+								schema: Type.Object({
+									streams: Type.Array(Type.String(), { minItems: 1, maxItems: 64 }),
+									ttlSeconds: Type.Optional(
+										Type.Integer({ minimum: 1, maximum: 86_400, default: 3600 }),
+									),
+								}),
+							},
+						},
+					},
+					responses: {
+						201: json(
+							Type.Object({
+								ticket: Type.String(),
+								expiresAt: Type.String({ format: 'date-time' }),
+							}),
+							'the ticket',
+						),
+						...errors(400, 401, 403),
+					},
+				},
+			},
 			'/healthz': {
 				get: {
 					summary: 'Whether the store can take a write',

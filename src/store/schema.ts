@@ -44,6 +44,10 @@ export const MIGRATIONS: string[] = [
 	CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
 	INSERT INTO meta (key, value) VALUES ('last_seq', 0);
 	`,
+	// Secrets shared by every server on this store, such as the key that signs tickets.
+	`
+	CREATE TABLE secrets (name TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;
+	`,
 ]
 
 export class NotOurDatabaseError extends Error {}

@@ -114,6 +114,12 @@ export function openSqliteStore(path: string): Store {
 			 VALUES (?, ?, ?, ?, ?, ?)`,
 		),
 		expireKeys: db.query<never, [number]>('DELETE FROM idempotency_keys WHERE created_at < ?'),
+		getSecret: db.query<{ value: Uint8Array }, [string]>(
+			'SELECT value FROM secrets WHERE name = ?',
+		),
+		putSecret: db.query<never, [string, Uint8Array]>(
+			'INSERT OR IGNORE INTO secrets (name, value) VALUES (?, ?)',
+		),
 		lastSeq: db.query<{ value: number }, []>("SELECT value FROM meta WHERE key = 'last_seq'"),
 		setLastSeq: db.query<never, [number]>("UPDATE meta SET value = ? WHERE key = 'last_seq'"),
 	}
@@ -366,6 +372,13 @@ export function openSqliteStore(path: string): Store {
 		subscribe(listener) {
 			listeners.add(listener)
 			return () => listeners.delete(listener)
+		},
+
+		async secret(name) {
+			const found = q.getSecret.get(name)
+			if (found) return new Uint8Array(found.value)
+			q.putSecret.run(name, crypto.getRandomValues(new Uint8Array(32)))
+			return new Uint8Array((q.getSecret.get(name) as { value: Uint8Array }).value)
 		},
 
 		async writable() {

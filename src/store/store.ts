@@ -59,6 +59,11 @@ export interface Store {
 	subscribe(listener: AdvanceListener): () => void
 	/** Whether a write could be committed now. */
 	writable(): Promise<boolean>
+	/**
+	 * A random secret of 32 bytes kept under `name`, made on first use and then the same for every
+	 * server on this store and across restarts (the key that signs tickets).
+	 */
+	secret(name: string): Promise<Uint8Array>
 	stats(): StoreStats
 	close(): Promise<void>
 }

@@ -1,0 +1,60 @@
+import { Elysia } from 'elysia'
+import { MAX_TICKET_TTL_S, patternWithin } from '../auth/tickets.ts'
+import { hasScope } from '../auth/tokens.ts'
+import { BadRequestError, ForbiddenError } from '../errors.ts'
+import { readJson } from './body.ts'
+import type { AppDeps } from './deps.ts'
+import { json } from './respond.ts'
+
+const DEFAULT_TTL_S = 3600
+const MAX_PATTERNS = 64
+const PATTERN = /^[A-Za-z0-9._:*/-]{1,300}$/
+
+/** `POST /api/tickets`: a signed, read-only, expiring credential for a browser URL. */
+export function ticketRoutes({ guard, tickets }: AppDeps) {
+	return new Elysia({ name: 'tickets' }).post(
+		'/api/tickets',
+		async ({ request }) => {
+			const grant = guard.authenticate({ authorization: request.headers.get('authorization') })
+			if (!hasScope(grant, 'read') || grant.ticket)
+				throw new ForbiddenError(
+					'a ticket is made from a token with the "read" scope, not from a ticket',
+				)
+			const body = (await readJson(request, 64 * 1024)) as {
+				streams?: unknown
+				ttlSeconds?: unknown
+			}
+			if (typeof body !== 'object' || body === null || Array.isArray(body))
+				throw new BadRequestError('the body must be {"streams": [...], "ttlSeconds": n}')
+			const { streams, ttlSeconds = DEFAULT_TTL_S } = body
+			if (!Array.isArray(streams) || streams.length === 0 || streams.length > MAX_PATTERNS)
+				throw new BadRequestError(
+					`"streams" must list 1 to ${MAX_PATTERNS} stream patterns`,
+					'/streams',
+				)
+			streams.forEach((p, i) => {
+				if (typeof p !== 'string' || !PATTERN.test(p))
+					throw new BadRequestError(
+						'a stream pattern is like "agents/*" or "workflows/wf-123"',
+						`/streams/${i}`,
+					)
+				if (!patternWithin(p, grant.streams))
+					throw new ForbiddenError(
+						'the pattern reaches beyond the streams this token may read',
+						`/streams/${i}`,
+					)
+			})
+			if (
+				!Number.isInteger(ttlSeconds) ||
+				(ttlSeconds as number) < 1 ||
+				(ttlSeconds as number) > MAX_TICKET_TTL_S
+			)
+				throw new BadRequestError(
+					`"ttlSeconds" must be a whole number from 1 to ${MAX_TICKET_TTL_S}`,
+					'/ttlSeconds',
+				)
+			return json(201, tickets.issue(streams as string[], ttlSeconds as number))
+		},
+		{ parse: 'none' },
+	)
+}

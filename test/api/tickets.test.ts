@@ -1,0 +1,120 @@
+import { describe, expect, it } from 'bun:test'
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import {
+	auth,
+	publish,
+	RawStream,
+	startServer,
+	streamUrl,
+	type TestServer,
+	tempDir,
+} from '../helpers.ts'
+
+async function ticket(server: TestServer, body: unknown, token = server.token) {
+	const res = await fetch(`${server.url}/api/tickets`, {
+		method: 'POST',
+		headers: auth(token),
+		body: JSON.stringify(body),
+	})
+	return { status: res.status, body: await res.json() }
+}
+
+describe('tickets', () => {
+	it('grant read-only access to their streams, as ?access_token= or as a Bearer token', async () => {
+		await using server = await startServer()
+		await publish(server, 'workflows/wf-123', { event: 'step_start', data: { stepId: 'a' } })
+		await publish(server, 'workflows/wf-other', { event: 'step_start', data: { stepId: 'b' } })
+		const made = await ticket(server, { streams: ['workflows/wf-123'], ttlSeconds: 600 })
+		expect(made.status).toBe(201)
+		const expires = Date.parse(made.body.expiresAt)
+		expect(expires - Date.now()).toBeGreaterThan(590_000)
+		expect(expires - Date.now()).toBeLessThan(610_000)
+		const t = made.body.ticket as string
+
+		await using s = await RawStream.open(
+			streamUrl(server, 'workflows/wf-123', `?access_token=${t}`),
+		)
+		expect(s.status).toBe(200)
+		await s.until((x) => x.events().length === 1)
+		expect((await fetch(`${server.url}/api/workflows/wf-123`, { headers: auth(t) })).status).toBe(
+			200,
+		)
+		expect((await fetch(`${server.url}/api/workflows/wf-other`, { headers: auth(t) })).status).toBe(
+			404,
+		)
+		expect(
+			(await fetch(streamUrl(server, 'workflows/wf-other', `?access_token=${t}`))).status,
+		).toBe(403)
+		expect(
+			(
+				await publish({ url: server.url, token: t }, 'workflows/wf-123', {
+					event: 'step_start',
+					data: { stepId: 'x' },
+				})
+			).status,
+		).toBe(403)
+		const list = await (await fetch(`${server.url}/api/workflows`, { headers: auth(t) })).json()
+		expect(list.workflows.map((w: { id: string }) => w.id)).toEqual(['wf-123'])
+		// A ticket cannot mint another one.
+		expect((await ticket(server, { streams: ['workflows/wf-123'] }, t)).status).toBe(403)
+	})
+
+	it('answers 401 to a tampered or expired ticket', async () => {
+		await using server = await startServer()
+		const { ticket: t } = (await ticket(server, { streams: ['agents/*'], ttlSeconds: 1 })).body
+		const [prefix, payload, signature] = (t as string).split('.')
+		const forged = Buffer.from(JSON.stringify({ s: ['*'], e: 9_999_999_999 })).toString('base64url')
+		for (const bad of [
+			`${prefix}.${forged}.${signature}`,
+			`${prefix}.${payload}.${signature.slice(0, -2)}AA`,
+			`${t}x`,
+		]) {
+			const res = await fetch(`${server.url}/api/agents`, { headers: auth(bad) })
+			expect(res.status).toBe(401)
+		}
+		expect((await fetch(`${server.url}/api/agents`, { headers: auth(t) })).status).toBe(200)
+		await Bun.sleep(2_100)
+		const expired = await fetch(`${server.url}/api/agents`, { headers: auth(t) })
+		expect(expired.status).toBe(401)
+		expect(expired.headers.get('www-authenticate')).toStartWith('Bearer')
+	})
+
+	it('keep working across a server restart', async () => {
+		await using first = await startServer()
+		const { ticket: t } = (await ticket(first, { streams: ['agents/*'] })).body
+		await first.kill('SIGKILL')
+		await using second = await first.restart()
+		expect((await fetch(`${second.url}/api/agents`, { headers: auth(t) })).status).toBe(200)
+	})
+
+	it('stay within what the caller may read, and check their body', async () => {
+		using dir = tempDir()
+		const file = join(dir.path, 'tokens.json')
+		writeFileSync(
+			file,
+			JSON.stringify([
+				{ token: 'agents-reader', scopes: ['read'], streams: ['agents/*'] },
+				{ token: 'publisher', scopes: ['publish'], streams: ['*'] },
+			]),
+		)
+		await using server = await startServer({ args: ['--tokens-file', file] })
+		expect(
+			(await ticket(server, { streams: ['agents/build-*', 'agents/x'] }, 'agents-reader')).status,
+		).toBe(201)
+		const beyond = await ticket(server, { streams: ['agents/x', 'workflows/*'] }, 'agents-reader')
+		expect(beyond).toMatchObject({ status: 403, body: { error: { field: '/streams/1' } } })
+		expect((await ticket(server, { streams: ['*'] }, 'agents-reader')).status).toBe(403)
+		expect((await ticket(server, { streams: ['agents/*'] }, 'publisher')).status).toBe(403)
+		for (const [body, field] of [
+			[{ streams: [] }, '/streams'],
+			[{ streams: ['agents/a b'] }, '/streams/0'],
+			[{ streams: ['agents/a'], ttlSeconds: 86_401 }, '/ttlSeconds'],
+			[{ streams: ['agents/a'], ttlSeconds: 1.5 }, '/ttlSeconds'],
+		] as const) {
+			const res = await ticket(server, body, 'agents-reader')
+			expect([res.status, res.body.error.field]).toEqual([400, field])
+		}
+		expect((await ticket(server, { streams: ['agents/a'] }, 'wrong')).status).toBe(401)
+	})
+})
