@@ -74,6 +74,13 @@ const nameParam = (name: string) => ({
 	required: true,
 	schema: { type: 'string', pattern: NAME_PATTERN.source },
 })
+const eventId = { type: 'string', pattern: '^[0-9]{1,15}$' }
+/** Where a stream resumes, and the query token that browsers need. */
+const resumeParams = [
+	{ name: 'Last-Event-ID', in: 'header', schema: eventId },
+	{ name: 'lastEventId', in: 'query', schema: eventId },
+	{ name: 'access_token', in: 'query', schema: { type: 'string' } },
+]
 const bearer = [{ bearer: [] }]
 const streamAuth = [{ bearer: [] }, { accessToken: [] }]
 const sseResponse = {
@@ -147,20 +154,7 @@ function streamRoutes(kind: 'agents' | 'workflows', param: string) {
 			get: {
 				summary: 'Server-Sent Events: replay after Last-Event-ID, then live',
 				security: streamAuth,
-				parameters: [
-					nameParam(param),
-					{
-						name: 'Last-Event-ID',
-						in: 'header',
-						schema: { type: 'string', pattern: '^[0-9]{1,15}$' },
-					},
-					{
-						name: 'lastEventId',
-						in: 'query',
-						schema: { type: 'string', pattern: '^[0-9]{1,15}$' },
-					},
-					{ name: 'access_token', in: 'query', schema: { type: 'string' } },
-				],
+				parameters: [nameParam(param), ...resumeParams],
 				responses: {
 					200: sseResponse,
 					204: { description: 'the run has ended and the client has all of it' },
@@ -213,17 +207,7 @@ export function openApiDocument(version: string = pkg.version) {
 							explode: true,
 							schema: { type: 'array', items: { type: 'string' } },
 						},
-						{
-							name: 'Last-Event-ID',
-							in: 'header',
-							schema: { type: 'string', pattern: '^[0-9]{1,15}$' },
-						},
-						{
-							name: 'lastEventId',
-							in: 'query',
-							schema: { type: 'string', pattern: '^[0-9]{1,15}$' },
-						},
-						{ name: 'access_token', in: 'query', schema: { type: 'string' } },
+						...resumeParams,
 					],
 					responses: { 200: sseResponse, ...errors(400, 401, 403) },
 				},

@@ -2,7 +2,7 @@ import type { Metrics } from '../metrics.ts'
 import type { Store } from '../store/store.ts'
 import { FEED, feedData, type Hub } from './hub.ts'
 import { concatBytes, encodeEvent, encodeRetry, HEARTBEAT, toBytes } from './sse.ts'
-import { CHUNK_BYTES, READ_BATCH } from './subscription.ts'
+import { CHUNK_BYTES, enter, READ_BATCH } from './subscription.ts'
 
 export interface FeedOptions {
 	/** Deliver events with a global cursor greater than this; undefined starts live. */
@@ -28,16 +28,7 @@ export async function* followAll(
 	metrics: Metrics,
 	{ afterSeq, wants, retryMs, signal }: FeedOptions,
 ): AsyncGenerator<Uint8Array | { toSSE(): string }, void> {
-	const channel = hub.join(FEED)
-	metrics.subscriptionsOpened++
-	let joined = true
-	const leave = () => {
-		if (!joined) return
-		joined = false
-		hub.leave(channel)
-		metrics.subscriptionsClosed++
-	}
-	signal.addEventListener('abort', leave, { once: true })
+	const { channel, leave } = enter(hub, metrics, FEED, signal)
 	try {
 		let cursor = afterSeq ?? (await store.cursor())
 		yield toBytes(encodeRetry(retryMs))
@@ -84,7 +75,6 @@ export async function* followAll(
 			if (reason === 'heartbeat' && !signal.aborted) yield HEARTBEAT
 		}
 	} finally {
-		signal.removeEventListener('abort', leave)
 		leave()
 	}
 }

@@ -30,6 +30,26 @@ export interface FollowOptions {
  * for await (const chunk of follow(hub, store, metrics, 'agents/a', { afterId: 0, retryMs: 1000, signal }))
  *   socket.write(chunk)
  */
+/**
+ * Joins a channel for one subscriber. A client that leaves releases its place at once; the
+ * generator itself, if it is waiting, ends at the channel's next wake (a heartbeat at the
+ * latest) or is collected with it. `leave` may be called more than once.
+ */
+export function enter(hub: Hub, metrics: Metrics, stream: string, signal: AbortSignal) {
+	const channel = hub.join(stream)
+	metrics.subscriptionsOpened++
+	let joined = true
+	const leave = () => {
+		if (!joined) return
+		joined = false
+		signal.removeEventListener('abort', leave)
+		hub.leave(channel)
+		metrics.subscriptionsClosed++
+	}
+	signal.addEventListener('abort', leave, { once: true })
+	return { channel, leave }
+}
+
 export async function* follow(
 	hub: Hub,
 	store: Store,
@@ -38,18 +58,7 @@ export async function* follow(
 	{ afterId, retryMs, signal }: FollowOptions,
 ): AsyncGenerator<Uint8Array | { toSSE(): string }, void> {
 	// Joining before the first read means no commit can fall between the replay and the wait.
-	const channel = hub.join(stream)
-	metrics.subscriptionsOpened++
-	let joined = true
-	// A client that leaves releases its place at once; the generator itself, if it is waiting,
-	// ends at the channel's next wake (a heartbeat at the latest) or is collected with it.
-	const leave = () => {
-		if (!joined) return
-		joined = false
-		hub.leave(channel)
-		metrics.subscriptionsClosed++
-	}
-	signal.addEventListener('abort', leave, { once: true })
+	const { channel, leave } = enter(hub, metrics, stream, signal)
 	try {
 		yield toBytes(encodeRetry(retryMs))
 		let cursor = afterId
@@ -102,7 +111,6 @@ export async function* follow(
 			if (reason === 'heartbeat' && !signal.aborted) yield HEARTBEAT
 		}
 	} finally {
-		signal.removeEventListener('abort', leave)
 		leave()
 	}
 }
