@@ -1,41 +1,120 @@
 import { Elysia } from 'elysia'
+import type { Guard } from '../auth/guard.ts'
 import { hasScope, mayAccess, patternToRegExp } from '../auth/tokens.ts'
 import { BadRequestError, ForbiddenError } from '../errors.ts'
-import { followAll } from '../streams/feed.ts'
+import { feedMessages, followAll } from '../streams/feed.ts'
 import type { AppDeps } from './deps.ts'
 import { lastEventIdOf, SSE_HEADERS } from './subscribe.ts'
 
 const MAX_PATTERNS = 64
+/** Bytes a WebSocket may hold unsent before its feed waits; the same bound as a stream's chunk. */
+const SEND_BUFFER = 1 << 20
 
-/** `GET /api/streaming/events?match=...`: one connection for a whole dashboard. */
+/** A stream goes to a feed when the token may read it and it matches a pattern (none: all). */
+function feedFilter(
+	guard: Guard,
+	request: Request,
+	queryToken: string | undefined,
+	match: unknown,
+) {
+	const grant = guard.authenticate({
+		authorization: request.headers.get('authorization'),
+		queryToken,
+	})
+	if (!hasScope(grant, 'read')) throw new ForbiddenError('the token has no "read" scope')
+	return (patterns: unknown = match) => {
+		if (
+			!Array.isArray(patterns) ||
+			patterns.length > MAX_PATTERNS ||
+			patterns.some((p) => typeof p !== 'string' || p.length === 0 || p.length > 300)
+		)
+			throw new BadRequestError(
+				`match takes up to ${MAX_PATTERNS} non-empty patterns such as agents/*`,
+			)
+		const compiled = (patterns as string[]).map(patternToRegExp)
+		// A stream the token may not read is never sent, whatever the patterns ask for.
+		return (stream: string) =>
+			mayAccess(grant, 'read', stream) &&
+			(compiled.length === 0 || compiled.some((p) => p.test(stream)))
+	}
+}
+
+// Bun's ServerWebSocket has it; Elysia's type for `ws.raw` predates it.
+const buffered = (raw: unknown) => (raw as { getBufferedAmount(): number }).getBufferedAmount()
+
+interface Subscription {
+	subscribe?: unknown
+	after?: unknown
+}
+
+/**
+ * One connection for a whole dashboard: `GET /api/streaming/events?match=...` (SSE) and
+ * `GET /api/ws` (WebSocket), both the feed of every stream the token may read.
+ */
 export function feedRoutes({ config, store, hub, guard, metrics }: AppDeps) {
-	return new Elysia({ name: 'feed' }).get(
-		'/api/streaming/events',
-		({ request, query, set, server }) => {
-			const grant = guard.authenticate({
-				authorization: request.headers.get('authorization'),
-				queryToken: query.access_token,
-			})
-			if (!hasScope(grant, 'read')) throw new ForbiddenError('the token has no "read" scope')
-			const match = new URL(request.url).searchParams.getAll('match')
-			if (match.length > MAX_PATTERNS || match.some((p) => p.length === 0 || p.length > 300))
-				throw new BadRequestError(
-					`match takes up to ${MAX_PATTERNS} non-empty patterns such as agents/*`,
-				)
-			const patterns = match.map(patternToRegExp)
-			// A stream the token may not read is never sent, whatever `match` asks for.
-			const wants = (stream: string) =>
-				mayAccess(grant, 'read', stream) &&
-				(patterns.length === 0 || patterns.some((p) => p.test(stream)))
+	const sockets = new WeakMap<
+		object,
+		{ filter: ReturnType<typeof feedFilter>; stop?: AbortController }
+	>()
+	return new Elysia({ name: 'feed' })
+		.get('/api/streaming/events', ({ request, query, set, server }) => {
+			const wants = feedFilter(
+				guard,
+				request,
+				query.access_token,
+				new URL(request.url).searchParams.getAll('match'),
+			)()
 			const afterSeq = lastEventIdOf(request, query)
 			server?.timeout(request, 0)
 			Object.assign(set.headers, SSE_HEADERS)
-			return followAll(hub, store, metrics, {
-				afterSeq,
-				wants,
-				retryMs: config.retryMs,
-				signal: request.signal,
-			})
-		},
-	)
+			return followAll(
+				hub,
+				store,
+				metrics,
+				{ afterSeq, wants, signal: request.signal },
+				config.retryMs,
+			)
+		})
+		.ws('/api/ws', {
+			beforeHandle({ request, query }) {
+				sockets.set(request, { filter: feedFilter(guard, request, query.access_token, []) })
+			},
+			async message(ws, raw) {
+				const socket = sockets.get(ws.data.request)
+				if (!socket) return ws.close()
+				const refuse = (code: string, message: string) => {
+					ws.send(JSON.stringify({ error: { code, message } }))
+					ws.close(1008, code)
+				}
+				if (socket.stop)
+					return refuse('already_subscribed', 'send one subscribe message per connection')
+				if (
+					typeof raw !== 'object' ||
+					raw === null ||
+					!Array.isArray((raw as Subscription).subscribe)
+				)
+					return refuse('bad_request', 'send {"subscribe": ["agents/*", ...], "after": cursor}')
+				const { subscribe, after } = raw as Subscription
+				if (after !== undefined && !(Number.isSafeInteger(after) && (after as number) >= 0))
+					return refuse('bad_request', '"after" must be a cursor, a whole number')
+				let wants: (stream: string) => boolean
+				try {
+					wants = socket.filter(subscribe)
+				} catch (error) {
+					return refuse('bad_request', (error as Error).message)
+				}
+				const stop = new AbortController()
+				socket.stop = stop
+				const options = { afterSeq: after as number | undefined, wants, signal: stop.signal }
+				for await (const messages of feedMessages(hub, store, metrics, options))
+					for (const m of messages) {
+						// 0: the socket is gone. A client that reads slowly: let its buffer drain first.
+						if (ws.raw.send(m) === 0) return stop.abort()
+						while (buffered(ws.raw) > SEND_BUFFER && !stop.signal.aborted) await Bun.sleep(5)
+					}
+			},
+			close(ws) {
+				sockets.get(ws.data.request)?.stop?.abort()
+			},
+		})
 }

@@ -212,6 +212,15 @@ export function openApiDocument(version: string = pkg.version) {
 					responses: { 200: sseResponse, ...errors(400, 401, 403) },
 				},
 			},
+			'/api/ws': {
+				get: {
+					summary:
+						'WebSocket feed: send {"subscribe": ["agents/*"], "after": cursor}; receive one {"cursor", "stream", "id", "event", "data"} per event',
+					security: streamAuth,
+					parameters: [{ name: 'access_token', in: 'query', schema: { type: 'string' } }],
+					responses: { 101: { description: 'switching to WebSocket' }, ...errors(401, 403) },
+				},
+			},
 			'/api/tickets': {
 				post: {
 					summary:

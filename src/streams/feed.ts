@@ -1,6 +1,6 @@
 import type { Metrics } from '../metrics.ts'
-import type { Store } from '../store/store.ts'
-import { FEED, feedData, type Hub } from './hub.ts'
+import type { FeedEvent, Store } from '../store/store.ts'
+import { FEED, type Frame, feedData, feedMessage, type Hub } from './hub.ts'
 import { concatBytes, encodeEvent, encodeRetry, HEARTBEAT, toBytes } from './sse.ts'
 import { CHUNK_BYTES, enter, READ_BATCH } from './subscription.ts'
 
@@ -9,72 +9,115 @@ export interface FeedOptions {
 	afterSeq: number | undefined
 	/** Whether an event of this stream goes to this subscriber (its `match` and its token). */
 	wants: (stream: string) => boolean
-	retryMs: number
 	signal: AbortSignal
 }
 
+/** What the feed has next for one subscriber: shared tail frames, events read from the store, or a heartbeat. */
+export type FeedBatch = { frames: Frame[] } | { events: FeedEvent[] } | 'heartbeat'
+
 /**
- * One dashboard's feed: every event of the streams it wants, in commit order, numbered by the
- * global cursor, so one connection and one Last-Event-ID cover them all. Like `follow`, it reads
- * the store only while it is behind the shared tail, and only as fast as the client reads.
+ * One dashboard's feed, before encoding: every event of the streams it wants, in commit order,
+ * numbered by the global cursor, so one connection and one cursor cover them all. It reads the
+ * store only while it is behind the shared tail, and only as fast as the consumer pulls.
  * Terminal events do not end it.
+ */
+export async function* feedBatches(
+	hub: Hub,
+	store: Store,
+	metrics: Metrics,
+	{ afterSeq, wants, signal }: FeedOptions,
+): AsyncGenerator<FeedBatch, void> {
+	const { channel, leave } = enter(hub, metrics, FEED, signal)
+	try {
+		let cursor = afterSeq ?? (await store.cursor())
+		while (!signal.aborted && !hub.closed) {
+			const frames = channel.frames
+			const start = channel.after(cursor)
+			if (start >= 0 && start < frames.length) {
+				const taken: Frame[] = []
+				let bytes = 0
+				let i = start
+				for (; i < frames.length && bytes < CHUNK_BYTES; i++) {
+					if (!wants(frames[i].stream as string)) continue
+					taken.push(frames[i])
+					bytes += frames[i].bytes.byteLength
+				}
+				cursor = frames[i - 1].id
+				if (taken.length > 0) {
+					yield { frames: taken }
+					metrics.eventsDelivered += taken.length
+				}
+				continue
+			}
+			if (start === -1) {
+				const events = await store.readAll(cursor, READ_BATCH)
+				if (events.length > 0) {
+					const taken: FeedEvent[] = []
+					let bytes = 0
+					for (const e of events) {
+						if (bytes >= CHUNK_BYTES) break
+						cursor = e.seq
+						if (!wants(e.stream)) continue
+						taken.push(e)
+						bytes += e.data.length
+					}
+					if (taken.length > 0) {
+						yield { events: taken }
+						metrics.eventsDelivered += taken.length
+					}
+					continue
+				}
+			}
+			const reason = await channel.wait(cursor)
+			if (reason === 'heartbeat' && !signal.aborted) yield 'heartbeat'
+		}
+	} finally {
+		leave()
+	}
+}
+
+/**
+ * The feed as Server-Sent Events: `id:` the global cursor, `data:` `{"stream", "id", "data"}`.
  *
  * @example
- * followAll(hub, store, metrics, { afterSeq: snapshot.cursor, wants: (s) => s.startsWith('agents/'), retryMs: 1000, signal })
+ * followAll(hub, store, metrics, { afterSeq: snapshot.cursor, wants: (s) => s.startsWith('agents/'), signal }, 1000)
  */
 export async function* followAll(
 	hub: Hub,
 	store: Store,
 	metrics: Metrics,
-	{ afterSeq, wants, retryMs, signal }: FeedOptions,
+	options: FeedOptions,
+	retryMs: number,
 ): AsyncGenerator<Uint8Array | { toSSE(): string }, void> {
-	const { channel, leave } = enter(hub, metrics, FEED, signal)
-	try {
-		let cursor = afterSeq ?? (await store.cursor())
-		yield toBytes(encodeRetry(retryMs))
-		while (!signal.aborted && !hub.closed) {
-			const frames = channel.frames
-			const start = channel.after(cursor)
-			let chunk: Uint8Array | { toSSE(): string } | undefined
-			let count = 0
-			if (start >= 0 && start < frames.length) {
-				const parts: Uint8Array[] = []
-				let bytes = 0
-				let i = start
-				for (; i < frames.length && bytes < CHUNK_BYTES; i++) {
-					if (!wants(frames[i].stream as string)) continue
-					parts.push(frames[i].bytes)
-					bytes += frames[i].bytes.byteLength
-				}
-				cursor = frames[i - 1].id
-				count = parts.length
-				if (count > 0) chunk = concatBytes(parts)
-			} else if (start === -1) {
-				const events = await store.readAll(cursor, READ_BATCH)
-				let text = ''
-				for (const e of events) {
-					if (text.length >= CHUNK_BYTES) break
-					cursor = e.seq
-					if (!wants(e.stream)) continue
-					text += encodeEvent(e.seq, e.event, feedData(e.stream, e.id, e.data))
-					count++
-				}
-				if (count > 0) {
-					const t = text
-					chunk = { toSSE: () => t }
-				} else if (events.length > 0) continue
-			}
-			if (chunk) {
-				yield chunk
-				metrics.eventsDelivered += count
-				continue
-			}
-			// Frames were there but none for this subscriber: the cursor moved past them.
-			if (start >= 0 && start < frames.length) continue
-			const reason = await channel.wait(cursor)
-			if (reason === 'heartbeat' && !signal.aborted) yield HEARTBEAT
+	yield toBytes(encodeRetry(retryMs))
+	for await (const batch of feedBatches(hub, store, metrics, options)) {
+		if (batch === 'heartbeat') yield HEARTBEAT
+		else if ('frames' in batch) yield concatBytes(batch.frames.map((f) => f.bytes))
+		else {
+			let text = ''
+			for (const e of batch.events)
+				text += encodeEvent(e.seq, e.event, feedData(e.stream, e.id, e.data))
+			yield { toSSE: () => text }
 		}
-	} finally {
-		leave()
+	}
+}
+
+/**
+ * The feed as WebSocket messages, one JSON object per event:
+ * `{"cursor", "stream", "id", "event", "data"}`.
+ *
+ * @example
+ * for await (const messages of feedMessages(hub, store, metrics, options)) for (const m of messages) ws.send(m)
+ */
+export async function* feedMessages(
+	hub: Hub,
+	store: Store,
+	metrics: Metrics,
+	options: FeedOptions,
+): AsyncGenerator<string[], void> {
+	for await (const batch of feedBatches(hub, store, metrics, options)) {
+		if (batch === 'heartbeat') continue
+		if ('frames' in batch) yield batch.frames.map((f) => f.message as string)
+		else yield batch.events.map((e) => feedMessage(e.seq, e.stream, e.id, e.event, e.data))
 	}
 }

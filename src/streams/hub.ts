@@ -14,6 +14,8 @@ export interface Frame {
 	terminal: boolean
 	/** On the feed: the stream the event belongs to, for each subscriber's filter. */
 	stream?: string
+	/** On the feed: the event as a WebSocket message. */
+	message?: string
 }
 
 /** The channel of the dashboard feed: every stream, numbered by the global cursor. */
@@ -22,6 +24,10 @@ export const FEED = '*'
 /** The feed's `data:`, `{"stream", "id", "data"}`, spliced from JSON text without parsing it. */
 export const feedData = (stream: string, id: number, data: string) =>
 	`{"stream":${JSON.stringify(stream)},"id":${id},"data":${data}}`
+
+/** The feed's WebSocket message, `{"cursor", "stream", "id", "event", "data"}`. */
+export const feedMessage = (seq: number, stream: string, id: number, event: string, data: string) =>
+	`{"cursor":${seq},"stream":${JSON.stringify(stream)},"id":${id},"event":"${event}","data":${data}}`
 
 const ADVANCED = Promise.resolve<WakeReason>('advance')
 
@@ -130,6 +136,7 @@ export function createHub(store: Store, options: HubOptions): Hub {
 					bytes: toBytes(encodeEvent(e.seq, e.event, feedData(stream, e.id, e.data))),
 					terminal: false,
 					stream,
+					message: feedMessage(e.seq, stream, e.id, e.event, e.data),
 				})),
 			)
 	})

@@ -81,3 +81,51 @@ describe('the dashboard feed', () => {
 		expect(after.events()[0].data).toBe('{"stream":"agents/a","id":3,"data":{"n":4}}')
 	}, 30_000)
 })
+
+/** A WebSocket client that keeps every message and the close code. */
+async function socket(url: string) {
+	const ws = new WebSocket(url)
+	const messages: Array<Record<string, unknown>> = []
+	let closed: number | undefined
+	ws.onmessage = (e) => messages.push(JSON.parse(String(e.data)))
+	ws.onclose = (e) => {
+		closed = e.code
+	}
+	const opened = await new Promise<boolean>((resolve) => {
+		ws.onopen = () => resolve(true)
+		ws.onerror = () => resolve(false)
+	})
+	return { ws, messages, opened, closed: () => closed }
+}
+
+describe('the dashboard feed over WebSocket', () => {
+	it('sends one JSON message per event of the subscribed streams, from a cursor, then live', async () => {
+		await using server = await startServer()
+		await publish(server, 'agents/a', { event: 'progress', data: { n: 1 } })
+		await publish(server, 'workflows/w', { event: 'step_start', data: { stepId: 's' } })
+		const c = await socket(
+			`${server.url.replace('http', 'ws')}/api/ws?access_token=${server.token}`,
+		)
+		expect(c.opened).toBe(true)
+		c.ws.send(JSON.stringify({ subscribe: ['agents/*'], after: 0 }))
+		await publish(server, 'agents/b', { event: 'complete', data: { result: 'ok' } })
+		while (c.messages.length < 2) await Bun.sleep(10)
+		expect(c.messages).toEqual([
+			{ cursor: 1, stream: 'agents/a', id: 1, event: 'progress', data: { n: 1 } },
+			{ cursor: 3, stream: 'agents/b', id: 1, event: 'complete', data: { result: 'ok' } },
+		])
+		c.ws.close()
+	})
+
+	it('answers a bad message with an error and closes; refuses a missing token', async () => {
+		await using server = await startServer()
+		const base = `${server.url.replace('http', 'ws')}/api/ws`
+		const c = await socket(`${base}?access_token=${server.token}`)
+		c.ws.send('{"subscribe": "agents/*"}')
+		while (c.closed() === undefined) await Bun.sleep(10)
+		expect(c.messages[0]).toMatchObject({ error: { code: 'bad_request' } })
+		expect(c.closed()).toBe(1008)
+		expect((await socket(base)).opened).toBe(false)
+		expect((await socket(`${base}?access_token=wrong`)).opened).toBe(false)
+	})
+})
