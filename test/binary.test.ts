@@ -17,6 +17,9 @@ describe('the compiled binary', () => {
 		expect(version.stdout.toString()).toBe(`${pkg.version}\n`)
 
 		await using server = await startServer({ command: [BINARY] })
+		// The dashboard page travels inside the binary.
+		const page = await (await fetch(server.url)).text()
+		expect(page).toContain('<title>cortex-stream</title>')
 		await using stream = await openStream(server, 'agents/bin')
 		expect(
 			(await publish(server, 'agents/bin', { event: 'progress', data: { progress: 0.5 } })).status,

@@ -4,6 +4,7 @@ import { handleError } from './errors.ts'
 import { feedRoutes } from './feed.ts'
 import { openApiRoutes } from './openapi.ts'
 import { opsRoutes } from './ops.ts'
+import { pageRoutes } from './page.ts'
 import { publishRoutes } from './publish.ts'
 import { snapshotRoutes } from './snapshots.ts'
 import { subscribeRoutes } from './subscribe.ts'
@@ -56,6 +57,7 @@ export function createApp(deps: AppDeps) {
 		})
 		.use(opsRoutes(deps))
 		.use(openApiRoutes())
+		.use(pageRoutes())
 		.use(publishRoutes(deps))
 		.use(subscribeRoutes(deps))
 		.use(feedRoutes(deps))

@@ -1,0 +1,5 @@
+// The page's files are imported as text (`with { type: 'text' }`) to be bundled into the binary.
+declare module '*.html' {
+	const text: string
+	export default text
+}

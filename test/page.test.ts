@@ -1,0 +1,148 @@
+import { afterAll, beforeAll, describe, expect, it } from 'bun:test'
+import { join } from 'node:path'
+import { type Browser, chromium } from 'playwright-core'
+import { publish, ROOT, startServer, tempDir } from './helpers.ts'
+
+/** Debian's Chromium, which .ci/run installs; its own flags keep it off the (closed) network. */
+const CHROMIUM = '/usr/bin/chromium'
+const SCREENSHOT =
+	process.env.CORTEX_SCREENSHOT === '1' ? join(ROOT, 'docs/dashboard.png') : undefined
+
+let browser: Browser
+beforeAll(async () => {
+	browser = await chromium.launch({
+		executablePath: CHROMIUM,
+		headless: true,
+		args: [
+			'--no-sandbox',
+			'--disable-gpu',
+			'--disable-quic',
+			'--no-first-run',
+			'--disable-background-networking',
+			'--disable-component-update',
+			'--disable-sync',
+		],
+	})
+})
+afterAll(() => browser?.close())
+
+describe('the dashboard in a real browser', () => {
+	it('shows live progress and steps, and catches up after a server restart with nothing repeated', async () => {
+		await using first = await startServer()
+		await publish(first, 'agents/writer', {
+			event: 'progress',
+			data: { message: 'Reading codebase...', progress: 0.2 },
+		})
+		await publish(first, 'workflows/wf-123', [
+			{
+				event: 'step_start',
+				data: { stepId: 'step-1', name: 'Code Review', agent: 'reviewer-agent' },
+			},
+			{
+				event: 'step_progress',
+				data: { stepId: 'step-1', progress: 0.75, message: 'Found 3 issues' },
+			},
+		])
+		const context = await browser.newContext({ viewport: { width: 1000, height: 700 } })
+		const page = await context.newPage()
+		const urls: string[] = []
+		page.on('request', (r) => urls.push(r.url()))
+		page.on('websocket', (ws) => urls.push(ws.url()))
+		await page.goto(first.url)
+
+		// The token goes in once, by keyboard, and is exchanged for a ticket.
+		await page.getByLabel('Token with the read scope').fill(first.token)
+		await page.keyboard.press('Enter')
+		const writer = page.locator('li[data-stream="agents/writer"]')
+		await writer.waitFor()
+		expect(await page.locator('#login').isVisible()).toBe(false)
+		await writer.getByText('Reading codebase...').waitFor()
+		expect(await writer.locator('progress').getAttribute('value')).toBe('0.2')
+
+		// Live: the bar moves, the message changes.
+		await publish(first, 'agents/writer', {
+			event: 'progress',
+			data: { message: 'Writing code...', progress: 0.6 },
+		})
+		await writer.getByText('Writing code...').waitFor()
+		expect(await writer.locator('progress').getAttribute('value')).toBe('0.6')
+
+		// A workflow opens to its steps and its event log, from the keyboard.
+		const run = page.locator('details[data-stream="workflows/wf-123"]')
+		await run.locator('summary').focus()
+		await page.keyboard.press('Enter')
+		await run.locator('.log').getByText('2 step_progress').waitFor()
+		await publish(first, 'workflows/wf-123', {
+			event: 'step_complete',
+			data: { stepId: 'step-1', duration: 8000 },
+		})
+		await run.locator('.steps .status.complete').waitFor()
+
+		// The server dies and comes back on the same file; the page resumes from its cursor.
+		await first.kill('SIGKILL')
+		await page.getByText('reconnecting…').waitFor()
+		await using second = await first.restart()
+		await publish(second, 'workflows/wf-123', [
+			{ event: 'step_start', data: { stepId: 'step-2', name: 'Fix Issues', agent: 'coder-agent' } },
+			{
+				event: 'step_progress',
+				data: { stepId: 'step-2', progress: 0.4, message: 'Editing 2 files' },
+			},
+		])
+		await publish(second, 'agents/writer', {
+			event: 'progress',
+			data: { message: 'Running tests...', progress: 0.9 },
+		})
+		await writer.getByText('Running tests...').waitFor({ timeout: 15_000 })
+		await run.locator('.steps .name').getByText('Fix Issues').waitFor()
+		await page.getByText('live').waitFor()
+		const log = (await run.locator('.log').textContent()) ?? ''
+		const ids = log.split('\n').map((line) => line.split(' ')[0])
+		expect(ids).toEqual(['1', '2', '3', '4', '5'])
+
+		// The long-lived token never appeared in a URL; the feed went through a ticket.
+		expect(urls.some((u) => u.includes(first.token))).toBe(false)
+		expect(urls.some((u) => u.includes('/api/ws?access_token=ct1.'))).toBe(true)
+
+		if (SCREENSHOT) await page.screenshot({ path: SCREENSHOT, fullPage: true })
+		await context.close()
+	}, 60_000)
+
+	it('is readable on a phone and loads nothing from elsewhere', async () => {
+		await using server = await startServer()
+		await publish(server, 'agents/a-long-agent-name-that-wraps', {
+			event: 'progress',
+			data: { progress: 0.5, message: 'x'.repeat(200) },
+		})
+		const context = await browser.newContext({
+			viewport: { width: 375, height: 700 },
+			isMobile: true,
+		})
+		const page = await context.newPage()
+		const outside: string[] = []
+		page.on('request', (r) => {
+			if (!r.url().startsWith(server.url) && !r.url().startsWith(server.url.replace('http', 'ws')))
+				outside.push(r.url())
+		})
+		await page.goto(server.url)
+		await page.getByLabel('Token with the read scope').fill(server.token)
+		await page.getByRole('button', { name: 'Open dashboard' }).click()
+		await page.getByText('a-long-agent-name-that-wraps').waitFor()
+		const width = await page.evaluate(() => document.documentElement.scrollWidth)
+		expect(width).toBeLessThanOrEqual(375)
+		expect(outside).toEqual([])
+		await context.close()
+	}, 30_000)
+})
+
+describe('the page without a browser', () => {
+	it('is served with a strict content security policy', async () => {
+		using dir = tempDir()
+		await using server = await startServer({ dbPath: join(dir.path, 'p.db') })
+		const res = await fetch(server.url)
+		expect(res.headers.get('content-type')).toBe('text/html; charset=utf-8')
+		expect(res.headers.get('content-security-policy')).toContain("default-src 'none'")
+		const html = await res.text()
+		expect(html).not.toMatch(/https?:\/\//)
+	})
+})
