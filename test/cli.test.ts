@@ -112,11 +112,15 @@ describe('one server per database file', () => {
 			'this is not a database, it is text that goes on and on'.repeat(100),
 		)
 		for (const file of ['other.db', 'garbage.db']) {
+			const before = await Bun.file(`${dir.path}/${file}`).bytes()
 			const { code, stderr } = await cli(['serve', '--port', '0', '--db', `${dir.path}/${file}`], {
 				CORTEX_TOKEN: 'x',
 			})
 			expect([file, code]).toEqual([file, 1])
 			expect(stderr.trim().split('\n')).toHaveLength(1)
+			// Refused without a change: the same bytes, and no WAL beside it.
+			expect(await Bun.file(`${dir.path}/${file}`).bytes()).toEqual(before)
+			expect(await Bun.file(`${dir.path}/${file}-wal`).exists()).toBe(false)
 		}
 	})
 })

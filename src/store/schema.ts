@@ -52,8 +52,11 @@ export const MIGRATIONS: string[] = [
 
 export class NotOurDatabaseError extends Error {}
 
-/** Brings a database to the current schema; refuses files that belong to something else. */
-export function migrate(db: Database) {
+/**
+ * Refuses a file that belongs to something else, or to a newer build. It only reads, so it runs
+ * before anything (journal mode included) could change the file.
+ */
+export function checkOwnership(db: Database) {
 	const { application_id: appId } = db.query('PRAGMA application_id').get() as {
 		application_id: number
 	}
@@ -69,6 +72,13 @@ export function migrate(db: Database) {
 		throw new NotOurDatabaseError(
 			`the database has schema version ${version}, newer than this build knows (${MIGRATIONS.length})`,
 		)
+}
+
+/** Brings a database that `checkOwnership` accepted to the current schema. */
+export function migrate(db: Database) {
+	const { user_version: version } = db.query('PRAGMA user_version').get() as {
+		user_version: number
+	}
 	for (let v = version; v < MIGRATIONS.length; v++) {
 		db.transaction(() => {
 			db.exec(MIGRATIONS[v])

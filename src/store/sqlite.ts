@@ -8,7 +8,7 @@ import {
 	StreamEndedError,
 } from '../errors.ts'
 import { isTerminal, type NewEvent, type StoredEvent, type StreamKind } from '../events.ts'
-import { migrate } from './schema.ts'
+import { checkOwnership, migrate } from './schema.ts'
 import type {
 	AdvanceListener,
 	AppendResult,
@@ -57,13 +57,14 @@ export function openSqliteStore(path: string): Store {
 		// One process owns the file: its in-memory ids would collide with a second writer's.
 		// EXCLUSIVE also spares every transaction the file locks and the shared-memory index.
 		db.exec('PRAGMA locking_mode = EXCLUSIVE')
+		db.exec('PRAGMA busy_timeout = 1000')
+		checkOwnership(db)
 		db.exec('PRAGMA journal_mode = WAL')
 		db.exec('PRAGMA synchronous = NORMAL')
 		db.exec('PRAGMA cache_size = -65536')
 		// Checkpoints run inside a COMMIT, on the event loop: fewer, larger ones copy each hot page
 		// once (bun run bench ingest: 16.4k -> 19.3k single-event publishes/s; batch p99 24 -> 29 ms).
 		db.exec('PRAGMA wal_autocheckpoint = 4096')
-		db.exec('PRAGMA busy_timeout = 1000')
 		db.exec('BEGIN IMMEDIATE')
 		db.exec('COMMIT')
 		migrate(db)
