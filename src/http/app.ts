@@ -12,6 +12,13 @@ import { ticketRoutes } from './tickets.ts'
 
 const started = new WeakMap<Request, number>()
 
+/** On every response: no MIME sniffing, no framing, no referrer leaking a URL's ticket. */
+const SECURITY_HEADERS = {
+	'x-content-type-options': 'nosniff',
+	'x-frame-options': 'DENY',
+	'referrer-policy': 'no-referrer',
+}
+
 /** The whole HTTP API of the contract, as one Elysia app. */
 export function createApp(deps: AppDeps) {
 	const { config, log, metrics } = deps
@@ -19,6 +26,7 @@ export function createApp(deps: AppDeps) {
 	return new Elysia()
 		.onRequest(({ request, set }) => {
 			started.set(request, performance.now())
+			Object.assign(set.headers, SECURITY_HEADERS)
 			const origin = request.headers.get('origin')
 			if (origin === null || !(cors.has(origin) || cors.has('*'))) return
 			set.headers['access-control-allow-origin'] = cors.has('*') ? '*' : origin

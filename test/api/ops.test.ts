@@ -27,6 +27,26 @@ describe('operations', () => {
 		expect(text).toContain('cortex_http_responses_total{code="201"} 1')
 	})
 
+	it('sends security headers on every response, errors and streams included', async () => {
+		await using server = await startServer()
+		const responses = [
+			await fetch(`${server.url}/healthz`),
+			await fetch(`${server.url}/api/agents`),
+			await fetch(`${server.url}/api/agents`, { headers: auth() }),
+			await fetch(`${server.url}/nope`),
+			await fetch(`${server.url}/api/streaming/agents/a/stream`, {
+				headers: auth(),
+				signal: AbortSignal.timeout(500),
+			}),
+		]
+		for (const res of responses) {
+			expect([res.url, res.headers.get('x-content-type-options')]).toEqual([res.url, 'nosniff'])
+			expect(res.headers.get('x-frame-options')).toBe('DENY')
+			expect(res.headers.get('referrer-policy')).toBe('no-referrer')
+			await res.body?.cancel()
+		}
+	})
+
 	it('answers unknown routes with a JSON 404', async () => {
 		await using server = await startServer()
 		const res = await fetch(`${server.url}/api/nothing`, { headers: auth() })
