@@ -29,6 +29,10 @@ export interface Gauges {
 	openStreams: number
 	storeBytes: number
 	storeCommits: number
+	prunedEvents: number
+	prunedStreams: number
+	/** Unix seconds of the oldest kept event; 0 with none. */
+	oldestEventSeconds: number
 	streamsWithSubscribers: number
 }
 
@@ -84,6 +88,14 @@ export function renderMetrics(m: Metrics, g: Gauges): string {
 			'counter',
 			'Store transactions committed; concurrent publishes share one.',
 			g.storeCommits,
+		],
+		['cortex_pruned_events_total', 'counter', 'Events removed by retention.', g.prunedEvents],
+		['cortex_pruned_streams_total', 'counter', 'Stream prunes done by retention.', g.prunedStreams],
+		[
+			'cortex_oldest_event_timestamp_seconds',
+			'gauge',
+			'When the oldest kept event was stored (0: none).',
+			g.oldestEventSeconds,
 		],
 	]
 	let out = ''

@@ -6,6 +6,7 @@ import type { Logger } from './log.ts'
 import { createMetrics } from './metrics.ts'
 import { openStore } from './store/open.ts'
 import { createHub } from './streams/hub.ts'
+import { createRetention } from './streams/retention.ts'
 import { createSnapshots } from './streams/status.ts'
 
 /** How long SIGTERM waits for streams to finish their last write before closing connections. */
@@ -24,13 +25,16 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
 	const metrics = createMetrics()
 	const hub = createHub(store, { heartbeatMs: config.heartbeatMs })
 	const tickets = createTickets(await store.secret('ticket-key'))
+	const snapshots = createSnapshots(store)
+	const retention = createRetention(store, snapshots, log, config.retentionMs)
 	const app = createApp({
 		config,
 		store,
 		hub,
 		guard: createGuard(config, tickets),
 		tickets,
-		snapshots: createSnapshots(store),
+		snapshots,
+		retention,
 		metrics,
 		log,
 	})
@@ -48,6 +52,8 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
 		log.warn(
 			'AUTHENTICATION IS OFF (--no-auth): anyone who can reach this port can read and publish every stream; use it for local development only',
 		)
+	// Pruning runs at start too, in the background: the server answers meanwhile.
+	retention.prune().catch((error) => log.error('pruning failed', { error: String(error) }))
 	log.info('listening', { url, port: server.port, db: config.db, tokens: config.tokens.length })
 
 	let stopping: Promise<void> | undefined
@@ -58,6 +64,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
 			stopping ??= (async () => {
 				const closed = server.stop(false)
 				hub.close()
+				await retention.stop()
 				await Promise.race([closed, Bun.sleep(SHUTDOWN_GRACE_MS)])
 				await server.stop(true)
 				await store.close()

@@ -1,4 +1,5 @@
 import { Elysia } from 'elysia'
+import { adminRoutes } from './admin.ts'
 import type { AppDeps } from './deps.ts'
 import { handleError } from './errors.ts'
 import { feedRoutes } from './feed.ts'
@@ -70,5 +71,6 @@ export function createApp(deps: AppDeps) {
 		.use(subscribeRoutes(deps))
 		.use(feedRoutes(deps))
 		.use(ticketRoutes(deps))
+		.use(adminRoutes(deps))
 		.use(snapshotRoutes(deps))
 }

@@ -7,6 +7,7 @@ import type { Logger } from '../log.ts'
 import type { Metrics } from '../metrics.ts'
 import type { Store } from '../store/store.ts'
 import type { Hub } from '../streams/hub.ts'
+import type { Retention } from '../streams/retention.ts'
 import type { Snapshots } from '../streams/status.ts'
 
 /** What the routes are built from; `createApp` receives it whole. */
@@ -17,6 +18,7 @@ export interface AppDeps {
 	guard: Guard
 	tickets: Tickets
 	snapshots: Snapshots
+	retention: Retention
 	metrics: Metrics
 	log: Logger
 }

@@ -251,6 +251,19 @@ export function openApiDocument(version: string = pkg.version) {
 					},
 				},
 			},
+			'/api/admin/prune': {
+				post: {
+					summary: 'Apply --retention now: drop ended executions and runs older than it, whole',
+					security: bearer,
+					responses: {
+						200: json(
+							Type.Object({ prunedEvents: Type.Integer(), prunedStreams: Type.Integer() }),
+							'what went',
+						),
+						...errors(401, 403),
+					},
+				},
+			},
 			'/healthz': {
 				get: {
 					summary: 'Whether the store can take a write',

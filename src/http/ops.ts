@@ -4,7 +4,7 @@ import type { AppDeps } from './deps.ts'
 import { json } from './respond.ts'
 
 /** `/healthz` and `/metrics`: no auth, and no stream names, so they are safe to expose to probes. */
-export function opsRoutes({ store, hub, metrics }: AppDeps) {
+export function opsRoutes({ store, hub, metrics, retention }: AppDeps) {
 	return new Elysia({ name: 'ops' })
 		.get('/healthz', async () =>
 			(await store.writable())
@@ -14,13 +14,17 @@ export function opsRoutes({ store, hub, metrics }: AppDeps) {
 						error: { code: 'store_unavailable', message: 'the store is not writable' },
 					}),
 		)
-		.get('/metrics', () => {
+		.get('/metrics', async () => {
 			const { bytes, commits } = store.stats()
+			const oldest = await store.oldestEventAt()
 			const gauges = {
 				openStreams: hub.openStreams,
 				streamsWithSubscribers: hub.channels,
 				storeBytes: bytes,
 				storeCommits: commits,
+				prunedEvents: retention.totals.prunedEvents,
+				prunedStreams: retention.totals.prunedStreams,
+				oldestEventSeconds: oldest === undefined ? 0 : Math.floor(oldest / 1000),
 			}
 			return new Response(renderMetrics(metrics, gauges), {
 				headers: { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' },

@@ -37,21 +37,23 @@ export function subscribeRoutes({ config, store, hub, guard, metrics }: AppDeps)
 		guard.authorize(grant, 'read', stream)
 		const lastEventId = lastEventIdOf(request, query)
 		const state = await store.state(stream)
-		if (
-			lastEventId !== undefined &&
-			state &&
-			state.status !== 'running' &&
-			lastEventId >= state.lastId
-		)
-			// The run is over and the client has all of it: 204 tells EventSource to stop reconnecting.
+		const firstAvailable = state?.firstId ?? 1
+		const start = lastEventId ?? (state ? (kind === 'agents' ? state.executionStart : 1) - 1 : 0)
+		// Retention may have pruned what comes next: go on from the first event kept.
+		const afterId = Math.max(start, firstAvailable - 1)
+		if (state && state.status !== 'running' && afterId >= state.lastId)
+			// The run is over and nothing of it is left to send: 204 tells EventSource to stop reconnecting.
 			return new Response(null, { status: 204 })
-		const afterId =
-			lastEventId ?? (state ? (kind === 'agents' ? state.executionStart : state.firstId) - 1 : 0)
+		const gap =
+			lastEventId !== undefined && lastEventId + 1 < firstAvailable
+				? JSON.stringify({ requested: lastEventId + 1, firstAvailable })
+				: undefined
 		// Silence is normal on a stream; only heartbeats and events should decide when it is alive.
 		server?.timeout(request, 0)
 		Object.assign(set.headers, SSE_HEADERS)
 		return follow(hub, store, metrics, stream, {
 			afterId,
+			gap,
 			retryMs: config.retryMs,
 			signal: request.signal,
 		})

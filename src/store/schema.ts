@@ -48,6 +48,10 @@ export const MIGRATIONS: string[] = [
 	`
 	CREATE TABLE secrets (name TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;
 	`,
+	// Retention: the final snapshot of a stream whose events were pruned stays readable.
+	`
+	ALTER TABLE streams ADD COLUMN snapshot TEXT;
+	`,
 ]
 
 export class NotOurDatabaseError extends Error {}

@@ -18,6 +18,9 @@ import type {
 	StreamState,
 } from './store.ts'
 
+/** Events deleted per transaction when pruning. */
+const PRUNE_BATCH = 1000
+
 /** The contract remembers an Idempotency-Key for 24 hours. */
 export const IDEMPOTENCY_TTL_MS = 24 * 3_600_000
 
@@ -84,6 +87,7 @@ export function openSqliteStore(path: string): Store {
 				first_id: number
 				created_at: number
 				updated_at: number
+				snapshot: string | null
 			},
 			[]
 		>('SELECT * FROM streams'),
@@ -115,6 +119,19 @@ export function openSqliteStore(path: string): Store {
 			 VALUES (?, ?, ?, ?, ?, ?)`,
 		),
 		expireKeys: db.query<never, [number]>('DELETE FROM idempotency_keys WHERE created_at < ?'),
+		lastEndBefore: db.query<{ id: number | null }, [number, number, number]>(
+			`SELECT max(id) AS id FROM events WHERE stream = ? AND id >= ? AND created_at < ?
+			 AND type IN ('complete', 'failed', 'cancelled')`,
+		),
+		deleteRange: db.query<never, [number, number, number]>(
+			'DELETE FROM events WHERE stream = ? AND id >= ? AND id <= ?',
+		),
+		setFirstId: db.query<never, [number, string, number]>(
+			'UPDATE streams SET first_id = ?, snapshot = ? WHERE key = ?',
+		),
+		oldest: db.query<{ created_at: number }, []>(
+			'SELECT created_at FROM events WHERE seq = (SELECT min(seq) FROM events)',
+		),
 		getSecret: db.query<{ value: Uint8Array }, [string]>(
 			'SELECT value FROM secrets WHERE name = ?',
 		),
@@ -139,6 +156,7 @@ export function openSqliteStore(path: string): Store {
 			firstId: r.first_id,
 			createdAt: r.created_at,
 			updatedAt: r.updated_at,
+			...(r.snapshot !== null && { snapshot: r.snapshot }),
 		})
 	for (const [name, row] of rows) visible.set(name, row)
 	let lastSeq = q.lastSeq.get()?.value ?? 0
@@ -268,7 +286,16 @@ export function openSqliteStore(path: string): Store {
 		for (const [name, row] of working) rows.set(name, row)
 		// Refusals and replays wait too: what they answered from must be durable as well.
 		afterSync((error) => {
-			for (const [name, row] of working) visible.set(name, row)
+			for (const [name, row] of working) {
+				// Retention may have moved the stream's first id on while this commit was syncing.
+				const current = visible.get(name)
+				visible.set(
+					name,
+					current && current.firstId > row.firstId
+						? { ...row, firstId: current.firstId, snapshot: current.snapshot }
+						: row,
+				)
+			}
 			visibleSeq = seq
 			batch.forEach((req, i) => {
 				const outcome = outcomes[i]
@@ -373,6 +400,50 @@ export function openSqliteStore(path: string): Store {
 		subscribe(listener) {
 			listeners.add(listener)
 			return () => listeners.delete(listener)
+		},
+
+		async prunable(cutoff) {
+			const found: Array<{ stream: string; upToId: number }> = []
+			for (const row of visible.values()) {
+				if (row.firstId > row.lastId) continue
+				if (workflowRun(row.name)) {
+					if (row.status !== 'running' && row.updatedAt < cutoff)
+						found.push({ stream: row.name, upToId: row.lastId })
+					continue
+				}
+				const end = q.lastEndBefore.get(row.key, row.firstId, cutoff)?.id
+				if (end) found.push({ stream: row.name, upToId: end })
+			}
+			return found
+		},
+
+		async prune(stream, upToId, snapshot) {
+			let dropped = 0
+			for (;;) {
+				const row = rows.get(stream)
+				if (!row || row.firstId > upToId) return dropped
+				// Small transactions, a turn of the event loop apart, so publishing never waits long.
+				const to = Math.min(upToId, row.firstId + PRUNE_BATCH - 1)
+				db.exec('BEGIN IMMEDIATE')
+				try {
+					q.deleteRange.run(row.key, row.firstId, to)
+					q.setFirstId.run(to + 1, snapshot, row.key)
+					db.exec('COMMIT')
+				} catch (error) {
+					db.exec('ROLLBACK')
+					throw error
+				}
+				dropped += to - row.firstId + 1
+				for (const map of [rows, visible]) {
+					const r = map.get(stream)
+					if (r) map.set(stream, { ...r, firstId: to + 1, snapshot })
+				}
+				await new Promise((resolve) => setImmediate(resolve))
+			}
+		},
+
+		async oldestEventAt() {
+			return q.oldest.get()?.created_at
 		},
 
 		async secret(name) {

@@ -19,6 +19,8 @@ export interface StreamState {
 	firstId: number
 	createdAt: number
 	updatedAt: number
+	/** The snapshot (JSON) kept when retention pruned the events it was folded from. */
+	snapshot?: string
 }
 
 export interface Idempotency {
@@ -57,6 +59,18 @@ export interface Store {
 	states(kind: StreamKind): Promise<{ states: StreamState[]; cursor: number }>
 	/** Listens for commits ("stream advanced"); returns the function that stops listening. */
 	subscribe(listener: AdvanceListener): () => void
+	/**
+	 * Streams with events that retention may drop: up to `upToId`, whole executions or runs that
+	 * ended before `cutoff` (ms), never the one still running.
+	 */
+	prunable(cutoff: number): Promise<Array<{ stream: string; upToId: number }>>
+	/**
+	 * Drops a stream's events up to `upToId` in small transactions, keeping `snapshot` (JSON)
+	 * for what no longer has events; resolves with how many events went. Ids are never reused.
+	 */
+	prune(stream: string, upToId: number, snapshot: string): Promise<number>
+	/** When the oldest kept event was stored (ms), or undefined with none. */
+	oldestEventAt(): Promise<number | undefined>
 	/** Whether a write could be committed now. */
 	writable(): Promise<boolean>
 	/**

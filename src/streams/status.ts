@@ -194,8 +194,11 @@ export function createSnapshots(store: Store): Snapshots {
 
 	return {
 		async one(kind: StreamKind, state: StreamState) {
+			// Retention pruned the events this snapshot would fold: the kept one is final.
+			const start = kind === 'agents' ? state.executionStart : 1
+			if (state.snapshot && start < state.firstId) return JSON.parse(state.snapshot)
 			if (kind === 'agents') return agentState(state, await foldUpTo(state, state.executionStart))
-			return workflowState(state, await foldUpTo(state, state.firstId))
+			return workflowState(state, await foldUpTo(state, start))
 		},
 	} as Snapshots
 }

@@ -2,7 +2,14 @@ import { isTerminal } from '../events.ts'
 import type { Metrics } from '../metrics.ts'
 import type { Store } from '../store/store.ts'
 import type { Hub } from './hub.ts'
-import { concatBytes, encodeEvent, encodeRetry, HEARTBEAT, toBytes } from './sse.ts'
+import {
+	concatBytes,
+	encodeEvent,
+	encodeRetry,
+	encodeUnnumbered,
+	HEARTBEAT,
+	toBytes,
+} from './sse.ts'
 
 /**
  * Events per store read of a subscriber behind the shared tail. Large reads make a replay fast
@@ -16,6 +23,8 @@ export const CHUNK_BYTES = 1 << 20
 export interface FollowOptions {
 	/** Deliver every event with an id greater than this. */
 	afterId: number
+	/** The `gap` event's data, sent first when the events after the client's id were pruned. */
+	gap?: string
 	retryMs: number
 	signal: AbortSignal
 }
@@ -55,12 +64,12 @@ export async function* follow(
 	store: Store,
 	metrics: Metrics,
 	stream: string,
-	{ afterId, retryMs, signal }: FollowOptions,
+	{ afterId, gap, retryMs, signal }: FollowOptions,
 ): AsyncGenerator<Uint8Array | { toSSE(): string }, void> {
 	// Joining before the first read means no commit can fall between the replay and the wait.
 	const { channel, leave } = enter(hub, metrics, stream, signal)
 	try {
-		yield toBytes(encodeRetry(retryMs))
+		yield toBytes(encodeRetry(retryMs) + (gap ? encodeUnnumbered('gap', gap) : ''))
 		let cursor = afterId
 		let batch = READ_BATCH
 		while (!signal.aborted && !hub.closed) {
