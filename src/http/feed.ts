@@ -2,6 +2,7 @@ import { Elysia } from 'elysia'
 import type { Guard } from '../auth/guard.ts'
 import { hasScope, mayAccess, patternToRegExp } from '../auth/tokens.ts'
 import { BadRequestError, ForbiddenError } from '../errors.ts'
+import type { Store } from '../store/store.ts'
 import { feedMessages, followAll } from '../streams/feed.ts'
 import type { AppDeps } from './deps.ts'
 import { lastEventIdOf, SSE_HEADERS } from './subscribe.ts'
@@ -42,6 +43,18 @@ function feedFilter(
 // Bun's ServerWebSocket has it; Elysia's type for `ws.raw` predates it.
 const buffered = (raw: unknown) => (raw as { getBufferedAmount(): number }).getBufferedAmount()
 
+/**
+ * The feed's gap: the cursor is older than the oldest event kept. (Pruned streams between kept
+ * events of others are not reported: the feed carries no per-stream positions.)
+ */
+async function gapOf(store: Store, afterSeq: number | undefined) {
+	if (afterSeq === undefined) return undefined
+	const oldest = await store.oldest()
+	return oldest && afterSeq + 1 < oldest.seq
+		? JSON.stringify({ requested: afterSeq + 1, firstAvailable: oldest.seq })
+		: undefined
+}
+
 interface Subscription {
 	subscribe?: unknown
 	after?: unknown
@@ -57,7 +70,7 @@ export function feedRoutes({ config, store, hub, guard, metrics }: AppDeps) {
 		{ filter: ReturnType<typeof feedFilter>; stop?: AbortController }
 	>()
 	return new Elysia({ name: 'feed' })
-		.get('/api/streaming/events', ({ request, query, set, server }) => {
+		.get('/api/streaming/events', async ({ request, query, set, server }) => {
 			const wants = feedFilter(
 				guard,
 				request,
@@ -65,13 +78,14 @@ export function feedRoutes({ config, store, hub, guard, metrics }: AppDeps) {
 				new URL(request.url).searchParams.getAll('match'),
 			)()
 			const afterSeq = lastEventIdOf(request, query)
+			const gap = await gapOf(store, afterSeq)
 			server?.timeout(request, 0)
 			Object.assign(set.headers, SSE_HEADERS)
 			return followAll(
 				hub,
 				store,
 				metrics,
-				{ afterSeq, wants, signal: request.signal },
+				{ afterSeq, wants, signal: request.signal, gap },
 				config.retryMs,
 			)
 		})
@@ -105,7 +119,8 @@ export function feedRoutes({ config, store, hub, guard, metrics }: AppDeps) {
 				}
 				const stop = new AbortController()
 				socket.stop = stop
-				const options = { afterSeq: after as number | undefined, wants, signal: stop.signal }
+				const afterSeq = after as number | undefined
+				const options = { afterSeq, wants, signal: stop.signal, gap: await gapOf(store, afterSeq) }
 				for await (const messages of feedMessages(hub, store, metrics, options))
 					for (const m of messages) {
 						// 0: the socket is gone. A client that reads slowly: let its buffer drain first.

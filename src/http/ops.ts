@@ -16,7 +16,7 @@ export function opsRoutes({ store, hub, metrics, retention }: AppDeps) {
 		)
 		.get('/metrics', async () => {
 			const { bytes, commits } = store.stats()
-			const oldest = await store.oldestEventAt()
+			const oldest = (await store.oldest())?.createdAt
 			const gauges = {
 				openStreams: hub.openStreams,
 				streamsWithSubscribers: hub.channels,

@@ -129,8 +129,8 @@ export function openSqliteStore(path: string): Store {
 		setFirstId: db.query<never, [number, string, number]>(
 			'UPDATE streams SET first_id = ?, snapshot = ? WHERE key = ?',
 		),
-		oldest: db.query<{ created_at: number }, []>(
-			'SELECT created_at FROM events WHERE seq = (SELECT min(seq) FROM events)',
+		oldest: db.query<{ seq: number; created_at: number }, []>(
+			'SELECT seq, created_at FROM events WHERE seq = (SELECT min(seq) FROM events)',
 		),
 		getSecret: db.query<{ value: Uint8Array }, [string]>(
 			'SELECT value FROM secrets WHERE name = ?',
@@ -442,8 +442,9 @@ export function openSqliteStore(path: string): Store {
 			}
 		},
 
-		async oldestEventAt() {
-			return q.oldest.get()?.created_at
+		async oldest() {
+			const found = q.oldest.get()
+			return found ? { seq: found.seq, createdAt: found.created_at } : undefined
 		},
 
 		async secret(name) {

@@ -69,8 +69,8 @@ export interface Store {
 	 * for what no longer has events; resolves with how many events went. Ids are never reused.
 	 */
 	prune(stream: string, upToId: number, snapshot: string): Promise<number>
-	/** When the oldest kept event was stored (ms), or undefined with none. */
-	oldestEventAt(): Promise<number | undefined>
+	/** The oldest kept event's global cursor and when it was stored (ms); undefined with none. */
+	oldest(): Promise<{ seq: number; createdAt: number } | undefined>
 	/** Whether a write could be committed now. */
 	writable(): Promise<boolean>
 	/**

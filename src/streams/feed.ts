@@ -1,7 +1,14 @@
 import type { Metrics } from '../metrics.ts'
 import type { FeedEvent, Store } from '../store/store.ts'
 import { FEED, type Frame, feedData, feedMessage, type Hub } from './hub.ts'
-import { concatBytes, encodeEvent, encodeRetry, HEARTBEAT, toBytes } from './sse.ts'
+import {
+	concatBytes,
+	encodeEvent,
+	encodeRetry,
+	encodeUnnumbered,
+	HEARTBEAT,
+	toBytes,
+} from './sse.ts'
 import { CHUNK_BYTES, enter, READ_BATCH } from './subscription.ts'
 
 export interface FeedOptions {
@@ -10,6 +17,8 @@ export interface FeedOptions {
 	/** Whether an event of this stream goes to this subscriber (its `match` and its token). */
 	wants: (stream: string) => boolean
 	signal: AbortSignal
+	/** `{requested, firstAvailable}` when the cursor is older than the oldest event kept. */
+	gap?: string
 }
 
 /** What the feed has next for one subscriber: shared tail frames, events read from the store, or a heartbeat. */
@@ -89,7 +98,7 @@ export async function* followAll(
 	options: FeedOptions,
 	retryMs: number,
 ): AsyncGenerator<Uint8Array | { toSSE(): string }, void> {
-	yield toBytes(encodeRetry(retryMs))
+	yield toBytes(encodeRetry(retryMs) + (options.gap ? encodeUnnumbered('gap', options.gap) : ''))
 	for await (const batch of feedBatches(hub, store, metrics, options)) {
 		if (batch === 'heartbeat') yield HEARTBEAT
 		else if ('frames' in batch) yield concatBytes(batch.frames.map((f) => f.bytes))
@@ -115,6 +124,7 @@ export async function* feedMessages(
 	metrics: Metrics,
 	options: FeedOptions,
 ): AsyncGenerator<string[], void> {
+	if (options.gap) yield [`{"gap":${options.gap}}`]
 	for await (const batch of feedBatches(hub, store, metrics, options)) {
 		if (batch === 'heartbeat') continue
 		if ('frames' in batch) yield batch.frames.map((f) => f.message as string)

@@ -4,6 +4,7 @@ import {
 	metric,
 	openStream,
 	publish,
+	RawStream,
 	startServer,
 	streamUrl,
 	type TestServer,
@@ -61,6 +62,26 @@ describe('retention', () => {
 		await again.until((s) => s.events().length === 3)
 		expect(again.frames()[1]).toEqual({ event: 'gap', data: '{"requested":2,"firstAvailable":3}' })
 	}, 30_000)
+
+	it('tells a feed that resumes from before the oldest kept event about the gap', async () => {
+		await using server = await startServer({ args: ['--retention', '1s'] })
+		await publish(server, 'workflows/w1', [
+			{ event: 'step_start', data: { stepId: 'a' } },
+			{ event: 'complete' },
+		])
+		await Bun.sleep(1_200)
+		await publish(server, 'agents/a', { event: 'progress' })
+		expect((await prune(server)).body).toEqual({ prunedEvents: 2, prunedStreams: 1 })
+		await using feed = await RawStream.open(`${server.url}/api/streaming/events`, {
+			...auth(),
+			'last-event-id': '0',
+		})
+		await feed.until((s) => s.events().length === 2)
+		expect(feed.text).toBe(
+			'retry: 1000\n\nevent: gap\ndata: {"requested":1,"firstAvailable":3}\n\n' +
+				'id: 3\nevent: progress\ndata: {"stream":"agents/a","id":1,"data":{}}\n\n',
+		)
+	})
 
 	it('prunes nothing without --retention, and only for admin tokens', async () => {
 		await using server = await startServer()
