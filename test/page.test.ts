@@ -135,6 +135,46 @@ describe('the dashboard in a real browser', () => {
 	}, 30_000)
 })
 
+describe('the client in a browser', () => {
+	it('publishes and follows a stream with the browser bundle of cortex-stream/client', async () => {
+		using dir = tempDir()
+		const out = join(dir.path, 'client.js')
+		const build = Bun.spawnSync(
+			[process.execPath, 'build', 'src/client/index.ts', '--target=browser', '--outfile', out],
+			{ cwd: ROOT },
+		)
+		expect(build.exitCode).toBe(0)
+		const code = await Bun.file(out).text()
+		await using server = await startServer()
+		const context = await browser.newContext()
+		const page = await context.newPage()
+		await page.goto(`${server.url}/healthz`)
+		const seen = await page.evaluate(
+			async ({ code, token }) => {
+				const url = URL.createObjectURL(new Blob([code], { type: 'text/javascript' }))
+				const { publish, subscribe, Publisher } = await import(url)
+				const options = { url: location.origin, token }
+				const events: unknown[] = []
+				const done = (async () => {
+					for await (const e of subscribe('agents/browser', options))
+						events.push([e.id, e.event, e.data])
+				})()
+				await publish('agents/browser', { event: 'progress', data: { progress: 0.5 } }, options)
+				const p = new Publisher('agents/browser', options)
+				for (let i = 0; i <= 50; i++) p.progress({ progress: i / 50 })
+				p.send('complete', { result: 'from a browser' })
+				await p.close()
+				await done
+				return events
+			},
+			{ code, token: server.token },
+		)
+		expect(seen[0]).toEqual([1, 'progress', { progress: 0.5 }])
+		expect(seen.at(-1)).toEqual([seen.length, 'complete', { result: 'from a browser' }])
+		await context.close()
+	}, 30_000)
+})
+
 describe('the page without a browser', () => {
 	it('is served with a strict content security policy', async () => {
 		using dir = tempDir()
