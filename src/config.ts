@@ -31,6 +31,7 @@ export interface Config {
 	retentionMs?: number
 	maxBody: number
 	corsOrigins: string[]
+	maxDbBytes?: number
 }
 
 export class ConfigError extends Error {}
@@ -78,6 +79,11 @@ export const SETTINGS: Setting[] = [
 		default: `${DEFAULT_MAX_BODY}`,
 	},
 	{ flag: 'cors-origin', env: 'CORTEX_CORS_ORIGIN', help: 'allowed CORS origins, comma-separated' },
+	{
+		flag: 'max-db-bytes',
+		env: 'CORTEX_MAX_DB_BYTES',
+		help: 'cap on the database size; appends past it answer 507',
+	},
 ]
 
 /** `--url` / `CORTEX_URL` and `--token` / `CORTEX_TOKEN`, shared by the client commands. */
@@ -228,6 +234,8 @@ export function loadConfig(argv: string[], env: Record<string, string | undefine
 		retryMs: number('retry-ms', 0, 3_600_000),
 		retentionMs: retention === undefined ? undefined : parseDuration('--retention', retention),
 		maxBody: number('max-body', 1024, 1024 * 1024 * 1024),
+		maxDbBytes:
+			get('max-db-bytes') === undefined ? undefined : number('max-db-bytes', 65_536, 2 ** 52),
 		corsOrigins:
 			cors === undefined
 				? []

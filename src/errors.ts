@@ -59,6 +59,12 @@ export class IdempotencyConflictError extends CortexError {
 	override readonly code = 'idempotency_key_reused'
 }
 
+/** The disk, or the database's size cap, is full: nothing was appended; reads go on. */
+export class InsufficientStorageError extends CortexError {
+	override readonly status = 507
+	override readonly code = 'storage_full'
+}
+
 export class StoreUnavailableError extends CortexError {
 	override readonly status = 503
 	override readonly code = 'store_unavailable'

@@ -21,7 +21,7 @@ export interface RunningServer {
 
 /** Opens the store and serves the API until `stop`. */
 export async function startServer(config: Config, log: Logger): Promise<RunningServer> {
-	const store = await openStore({ url: config.db })
+	const store = await openStore({ url: config.db, maxBytes: config.maxDbBytes })
 	const metrics = createMetrics()
 	const hub = createHub(store, { heartbeatMs: config.heartbeatMs })
 	const tickets = createTickets(await store.secret('ticket-key'))
