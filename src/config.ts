@@ -32,6 +32,9 @@ export interface Config {
 	maxBody: number
 	corsOrigins: string[]
 	maxDbBytes?: number
+	maxStreams: number
+	maxStreamsPerToken: number
+	maxConnectsPerSecond: number
 }
 
 export class ConfigError extends Error {}
@@ -79,6 +82,24 @@ export const SETTINGS: Setting[] = [
 		default: `${DEFAULT_MAX_BODY}`,
 	},
 	{ flag: 'cors-origin', env: 'CORTEX_CORS_ORIGIN', help: 'allowed CORS origins, comma-separated' },
+	{
+		flag: 'max-streams',
+		env: 'CORTEX_MAX_STREAMS',
+		help: 'open streams in all (503 past it)',
+		default: '10000',
+	},
+	{
+		flag: 'max-streams-per-token',
+		env: 'CORTEX_MAX_STREAMS_PER_TOKEN',
+		help: 'open streams per token or ticket (429 past it)',
+		default: '1000',
+	},
+	{
+		flag: 'max-connects-per-second',
+		env: 'CORTEX_MAX_CONNECTS_PER_SECOND',
+		help: 'new streams per token or ticket each second (429 past it)',
+		default: '100',
+	},
 	{
 		flag: 'max-db-bytes',
 		env: 'CORTEX_MAX_DB_BYTES',
@@ -234,6 +255,9 @@ export function loadConfig(argv: string[], env: Record<string, string | undefine
 		retryMs: number('retry-ms', 0, 3_600_000),
 		retentionMs: retention === undefined ? undefined : parseDuration('--retention', retention),
 		maxBody: number('max-body', 1024, 1024 * 1024 * 1024),
+		maxStreams: number('max-streams', 1, 10_000_000),
+		maxStreamsPerToken: number('max-streams-per-token', 1, 10_000_000),
+		maxConnectsPerSecond: number('max-connects-per-second', 1, 1_000_000),
 		maxDbBytes:
 			get('max-db-bytes') === undefined ? undefined : number('max-db-bytes', 65_536, 2 ** 52),
 		corsOrigins:

@@ -59,6 +59,28 @@ export class IdempotencyConflictError extends CortexError {
 	override readonly code = 'idempotency_key_reused'
 }
 
+/** A token opened too many streams, or too many at once: it may try again after `Retry-After`. */
+export class TooManyRequestsError extends CortexError {
+	override readonly status = 429
+	override readonly code = 'too_many_requests'
+	override readonly headers: Record<string, string>
+	constructor(message: string, retryAfterSeconds: number) {
+		super(message)
+		this.headers = { 'Retry-After': String(retryAfterSeconds) }
+	}
+}
+
+/** The server holds as many streams as it may: try again after `Retry-After`, maybe elsewhere. */
+export class OverloadedError extends CortexError {
+	override readonly status = 503
+	override readonly code = 'overloaded'
+	override readonly headers: Record<string, string>
+	constructor(message: string, retryAfterSeconds: number) {
+		super(message)
+		this.headers = { 'Retry-After': String(retryAfterSeconds) }
+	}
+}
+
 /** The disk, or the database's size cap, is full: nothing was appended; reads go on. */
 export class InsufficientStorageError extends CortexError {
 	override readonly status = 507

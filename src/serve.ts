@@ -2,6 +2,7 @@ import { createGuard } from './auth/guard.ts'
 import { createTickets } from './auth/tickets.ts'
 import type { Config } from './config.ts'
 import { createApp } from './http/app.ts'
+import { createLimits } from './http/limits.ts'
 import type { Logger } from './log.ts'
 import { createMetrics } from './metrics.ts'
 import { openStore } from './store/open.ts'
@@ -32,6 +33,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
 		store,
 		hub,
 		guard: createGuard(config, tickets),
+		limits: createLimits(config, hub),
 		tickets,
 		snapshots,
 		retention,

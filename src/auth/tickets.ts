@@ -57,6 +57,7 @@ export function createTickets(key: Uint8Array) {
 				patterns: claims.s.map(patternToRegExp),
 				streams: claims.s,
 				ticket: true,
+				holder: `ticket ${signature.slice(0, 16)}`,
 			}
 		},
 	}

@@ -9,6 +9,8 @@ export interface Grant {
 	streams: string[]
 	/** A ticket's grant: read-only, and it cannot mint further tickets. */
 	ticket?: boolean
+	/** Who holds it, for per-token limits: one name per token entry or ticket, never the secret. */
+	holder: string
 }
 
 export const sha256 = (text: string) => new Bun.CryptoHasher('sha256').update(text).digest()
@@ -33,7 +35,12 @@ export const mayAccess = (grant: Grant, scope: Scope, stream: string) =>
 	hasScope(grant, scope) && matchesAny(grant.patterns, stream)
 
 /** Grants everything: the grant of `--no-auth`. */
-export const OPEN_GRANT: Grant = { scopes: new Set(['admin']), patterns: [/^.*$/], streams: ['*'] }
+export const OPEN_GRANT: Grant = {
+	scopes: new Set(['admin']),
+	patterns: [/^.*$/],
+	streams: ['*'],
+	holder: 'open',
+}
 
 /**
  * The table of known tokens, kept only as SHA-256 digests. A lookup hashes the presented token
@@ -41,13 +48,14 @@ export const OPEN_GRANT: Grant = { scopes: new Set(['admin']), patterns: [/^.*$/
  * how much of a guess was right.
  */
 export function createTokenTable(specs: TokenSpec[]) {
-	const entries = specs.map((spec) => ({
+	const entries = specs.map((spec, index) => ({
 		digest:
 			spec.token !== undefined ? sha256(spec.token) : Buffer.from(spec.sha256 as string, 'hex'),
 		grant: {
 			scopes: new Set(spec.scopes),
 			patterns: spec.streams.map(patternToRegExp),
 			streams: spec.streams,
+			holder: `token ${index}`,
 		} as Grant,
 	}))
 	return {

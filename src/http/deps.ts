@@ -9,6 +9,7 @@ import type { Store } from '../store/store.ts'
 import type { Hub } from '../streams/hub.ts'
 import type { Retention } from '../streams/retention.ts'
 import type { Snapshots } from '../streams/status.ts'
+import type { Limits } from './limits.ts'
 
 /** What the routes are built from; `createApp` receives it whole. */
 export interface AppDeps {
@@ -16,6 +17,7 @@ export interface AppDeps {
 	store: Store
 	hub: Hub
 	guard: Guard
+	limits: Limits
 	tickets: Tickets
 	snapshots: Snapshots
 	retention: Retention

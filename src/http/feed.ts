@@ -1,10 +1,11 @@
 import { Elysia } from 'elysia'
 import type { Guard } from '../auth/guard.ts'
 import { hasScope, mayAccess, patternToRegExp } from '../auth/tokens.ts'
-import { BadRequestError, ForbiddenError } from '../errors.ts'
+import { BadRequestError, CortexError, ForbiddenError } from '../errors.ts'
 import type { Store } from '../store/store.ts'
 import { feedMessages, followAll } from '../streams/feed.ts'
 import type { AppDeps } from './deps.ts'
+import { releasing } from './limits.ts'
 import { lastEventIdOf, SSE_HEADERS } from './subscribe.ts'
 
 const MAX_PATTERNS = 64
@@ -23,7 +24,7 @@ function feedFilter(
 		queryToken,
 	})
 	if (!hasScope(grant, 'read')) throw new ForbiddenError('the token has no "read" scope')
-	return (patterns: unknown = match) => {
+	const filter = (patterns: unknown = match) => {
 		if (
 			!Array.isArray(patterns) ||
 			patterns.length > MAX_PATTERNS ||
@@ -38,6 +39,7 @@ function feedFilter(
 			mayAccess(grant, 'read', stream) &&
 			(compiled.length === 0 || compiled.some((p) => p.test(stream)))
 	}
+	return { holder: grant.holder, filter }
 }
 
 // Bun's ServerWebSocket has it; Elysia's type for `ws.raw` predates it.
@@ -64,34 +66,37 @@ interface Subscription {
  * One connection for a whole dashboard: `GET /api/streaming/events?match=...` (SSE) and
  * `GET /api/ws` (WebSocket), both the feed of every stream the token may read.
  */
-export function feedRoutes({ config, store, hub, guard, metrics }: AppDeps) {
+export function feedRoutes({ config, store, hub, guard, limits, metrics }: AppDeps) {
 	const sockets = new WeakMap<
 		object,
-		{ filter: ReturnType<typeof feedFilter>; stop?: AbortController }
+		{ access: ReturnType<typeof feedFilter>; stop?: AbortController; release?: () => void }
 	>()
 	return new Elysia({ name: 'feed' })
 		.get('/api/streaming/events', async ({ request, query, set, server }) => {
-			const wants = feedFilter(
+			const access = feedFilter(
 				guard,
 				request,
 				query.access_token,
 				new URL(request.url).searchParams.getAll('match'),
-			)()
+			)
+			const wants = access.filter()
 			const afterSeq = lastEventIdOf(request, query)
 			const gap = await gapOf(store, afterSeq)
+			const release = limits.admit(access.holder)
 			server?.timeout(request, 0)
 			Object.assign(set.headers, SSE_HEADERS)
-			return followAll(
+			const events = followAll(
 				hub,
 				store,
 				metrics,
 				{ afterSeq, wants, signal: request.signal, gap },
 				config.retryMs,
 			)
+			return releasing(events, release, request.signal)
 		})
 		.ws('/api/ws', {
 			beforeHandle({ request, query }) {
-				sockets.set(request, { filter: feedFilter(guard, request, query.access_token, []) })
+				sockets.set(request, { access: feedFilter(guard, request, query.access_token, []) })
 			},
 			async message(ws, raw) {
 				const socket = sockets.get(ws.data.request)
@@ -113,9 +118,13 @@ export function feedRoutes({ config, store, hub, guard, metrics }: AppDeps) {
 					return refuse('bad_request', '"after" must be a cursor, a whole number')
 				let wants: (stream: string) => boolean
 				try {
-					wants = socket.filter(subscribe)
+					wants = socket.access.filter(subscribe)
+					socket.release = limits.admit(socket.access.holder)
 				} catch (error) {
-					return refuse('bad_request', (error as Error).message)
+					return refuse(
+						error instanceof CortexError ? error.code : 'bad_request',
+						(error as Error).message,
+					)
 				}
 				const stop = new AbortController()
 				socket.stop = stop
@@ -129,7 +138,9 @@ export function feedRoutes({ config, store, hub, guard, metrics }: AppDeps) {
 					}
 			},
 			close(ws) {
-				sockets.get(ws.data.request)?.stop?.abort()
+				const socket = sockets.get(ws.data.request)
+				socket?.stop?.abort()
+				socket?.release?.()
 			},
 		})
 }

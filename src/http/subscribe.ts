@@ -3,6 +3,7 @@ import type { StreamKind } from '../events.ts'
 import { follow } from '../streams/subscription.ts'
 import { parseEventId } from '../validate.ts'
 import { type AppDeps, streamOf } from './deps.ts'
+import { releasing } from './limits.ts'
 
 export const SSE_HEADERS = {
 	'content-type': 'text/event-stream',
@@ -19,7 +20,7 @@ export function lastEventIdOf(request: Request, query: Record<string, string | u
 }
 
 /** The brief's endpoints: `GET /api/streaming/agents/:name/stream` and the workflow twin. */
-export function subscribeRoutes({ config, store, hub, guard, metrics }: AppDeps) {
+export function subscribeRoutes({ config, store, hub, guard, limits, metrics }: AppDeps) {
 	async function subscribe(
 		kind: StreamKind,
 		name: string,
@@ -49,14 +50,16 @@ export function subscribeRoutes({ config, store, hub, guard, metrics }: AppDeps)
 				? JSON.stringify({ requested: lastEventId + 1, firstAvailable })
 				: undefined
 		// Silence is normal on a stream; only heartbeats and events should decide when it is alive.
+		const release = limits.admit(grant.holder)
 		server?.timeout(request, 0)
 		Object.assign(set.headers, SSE_HEADERS)
-		return follow(hub, store, metrics, stream, {
+		const events = follow(hub, store, metrics, stream, {
 			afterId,
 			gap,
 			retryMs: config.retryMs,
 			signal: request.signal,
 		})
+		return releasing(events, release, request.signal)
 	}
 
 	return new Elysia({ name: 'subscribe' })
