@@ -1,4 +1,5 @@
 import pkg from '../package.json' with { type: 'json' }
+import { BACKUP_HELP, backupCommand } from './commands/backup.ts'
 import { PUBLISH_HELP, publishCommand } from './commands/publish.ts'
 import { RUN_HELP, runCommand } from './commands/run.ts'
 import { SERVE_HELP, serveCommand } from './commands/serve.ts'
@@ -13,6 +14,7 @@ Usage:
   cortex-stream publish <stream> <event> [json]        publish one event (- reads NDJSON from stdin)
   cortex-stream tail <stream>                          follow a stream until its run ends
   cortex-stream run --agent NAME -- <command> [args]   run a command as one agent execution
+  cortex-stream backup <file>                          an online copy of a running server's database
   cortex-stream --version                              print the version
 
 <stream> is agents/NAME or workflows/ID. "cortex-stream <command> --help" tells more.
@@ -25,6 +27,7 @@ const COMMANDS: Record<string, { run: Command; help: string }> = {
 	publish: { run: publishCommand, help: PUBLISH_HELP },
 	tail: { run: tailCommand, help: TAIL_HELP },
 	run: { run: runCommand, help: RUN_HELP },
+	backup: { run: backupCommand, help: BACKUP_HELP },
 }
 
 /** Runs one command and resolves to the process exit code (`serve` only at shutdown). */

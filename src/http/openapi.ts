@@ -264,6 +264,14 @@ export function openApiDocument(version: string = pkg.version) {
 					},
 				},
 			},
+			'/api/admin/backup': {
+				post: {
+					summary:
+						'An online, consistent copy of the database (what `cortex-stream backup` fetches)',
+					security: bearer,
+					responses: { 200: { description: 'application/vnd.sqlite3' }, ...errors(401, 403) },
+				},
+			},
 			'/healthz': {
 				get: {
 					summary: 'Whether the store can take a write',

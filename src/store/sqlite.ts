@@ -455,6 +455,11 @@ export function openSqliteStore(path: string, options: { maxBytes?: number } = {
 			return found ? { seq: found.seq, createdAt: found.created_at } : undefined
 		},
 
+		async backup(target) {
+			// Between two group commits no transaction is open: VACUUM INTO reads one snapshot.
+			db.query('VACUUM INTO ?').run(target)
+		},
+
 		async secret(name) {
 			const found = q.getSecret.get(name)
 			if (found) return new Uint8Array(found.value)

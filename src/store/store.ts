@@ -71,6 +71,8 @@ export interface Store {
 	prune(stream: string, upToId: number, snapshot: string): Promise<number>
 	/** The oldest kept event's global cursor and when it was stored (ms); undefined with none. */
 	oldest(): Promise<{ seq: number; createdAt: number } | undefined>
+	/** Writes a consistent copy of everything committed to `path` (a new file). */
+	backup(path: string): Promise<void>
 	/** Whether a write could be committed now. */
 	writable(): Promise<boolean>
 	/**
