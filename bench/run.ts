@@ -1,9 +1,9 @@
 /**
  * cortex-stream benchmark suite.
  *
- *   bun run bench [fanout] [ingest] [resume] [--profile]
+ *   bun run bench [fanout] [ingest] [resume] [soak] [--profile]
  *
- * No scenario runs all three. The server (and the floor) run pinned to core 0, every load
+ * No scenario runs fanout, ingest and resume; soak (ten minutes) runs only by name. The server (and the floor) run pinned to core 0, every load
  * generator in its own process pinned to core 1. Tables go to stdout, a JSON summary to
  * .bench/results.json (scenarios not run keep their previous entry). `--profile` also writes a
  * CPU profile of each cortex-stream server to .bench/profiles/.
@@ -15,13 +15,17 @@ import { type Check, checksTable, type ScenarioContext, type ScenarioOutput } fr
 import { fanout } from './scenario-fanout.ts'
 import { ingest } from './scenario-ingest.ts'
 import { resume } from './scenario-resume.ts'
+import { soak } from './scenario-soak.ts'
 import { killAll, pinSelf } from './server.ts'
 
 const SCENARIOS: Record<string, (ctx: ScenarioContext) => Promise<ScenarioOutput>> = {
 	fanout,
 	ingest,
 	resume,
+	soak,
 }
+/** Run by name only: `bun run bench soak` takes ten minutes. */
+const ON_REQUEST = new Set(['soak'])
 /** The 5,000-subscriber run holds that many sockets in the server and in the load generator. */
 const FDS_NEEDED = 5_000 + 256
 
@@ -39,7 +43,7 @@ if (unknown.length > 0) {
 	)
 	process.exit(2)
 }
-const selected = names.length > 0 ? names : Object.keys(SCENARIOS)
+const selected = names.length > 0 ? names : Object.keys(SCENARIOS).filter((n) => !ON_REQUEST.has(n))
 
 if (Bun.which('taskset') === null) {
 	console.error('taskset is missing (util-linux); the bench pins server and load to separate cores')

@@ -75,6 +75,13 @@ export async function startTarget(kind: TargetKind, options: TargetOptions): Pro
 					join(options.dir, `${options.name}.db`),
 					'--token',
 					TOKEN,
+					// One token opens every subscriber here: lift the per-token limits out of the way.
+					'--max-streams',
+					'1000000',
+					'--max-streams-per-token',
+					'1000000',
+					'--max-connects-per-second',
+					'1000000',
 				]
 			: ['bun', join(ROOT, 'bench/floor.ts')]
 	const proc = Bun.spawn(pinned(SERVER_CORE, cmd), {

@@ -86,19 +86,19 @@ export const SETTINGS: Setting[] = [
 		flag: 'max-streams',
 		env: 'CORTEX_MAX_STREAMS',
 		help: 'open streams in all (503 past it)',
-		default: '10000',
+		default: '20000',
 	},
 	{
 		flag: 'max-streams-per-token',
 		env: 'CORTEX_MAX_STREAMS_PER_TOKEN',
 		help: 'open streams per token or ticket (429 past it)',
-		default: '1000',
+		default: '10000',
 	},
 	{
 		flag: 'max-connects-per-second',
 		env: 'CORTEX_MAX_CONNECTS_PER_SECOND',
 		help: 'new streams per token or ticket each second (429 past it)',
-		default: '100',
+		default: '1000',
 	},
 	{
 		flag: 'max-db-bytes',

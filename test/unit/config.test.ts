@@ -14,9 +14,9 @@ describe('loadConfig', () => {
 			retentionMs: undefined,
 			maxBody: 4_194_304,
 			corsOrigins: [],
-			maxStreams: 10_000,
-			maxStreamsPerToken: 1000,
-			maxConnectsPerSecond: 100,
+			maxStreams: 20_000,
+			maxStreamsPerToken: 10_000,
+			maxConnectsPerSecond: 1000,
 		})
 	})
 
