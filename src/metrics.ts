@@ -31,6 +31,7 @@ export interface Gauges {
 	storeCommits: number
 	prunedEvents: number
 	prunedStreams: number
+	droppedSubscribers: number
 	/** Unix seconds of the oldest kept event; 0 with none. */
 	oldestEventSeconds: number
 	streamsWithSubscribers: number
@@ -90,6 +91,12 @@ export function renderMetrics(m: Metrics, g: Gauges): string {
 			g.storeCommits,
 		],
 		['cortex_pruned_events_total', 'counter', 'Events removed by retention.', g.prunedEvents],
+		[
+			'cortex_slow_subscribers_dropped_total',
+			'counter',
+			'Streams ended because their client stopped reading.',
+			g.droppedSubscribers,
+		],
 		['cortex_pruned_streams_total', 'counter', 'Stream prunes done by retention.', g.prunedStreams],
 		[
 			'cortex_oldest_event_timestamp_seconds',

@@ -24,6 +24,7 @@ export function opsRoutes({ store, hub, metrics, retention }: AppDeps) {
 				storeCommits: commits,
 				prunedEvents: retention.totals.prunedEvents,
 				prunedStreams: retention.totals.prunedStreams,
+				droppedSubscribers: hub.dropped,
 				oldestEventSeconds: oldest === undefined ? 0 : Math.floor(oldest / 1000),
 			}
 			return new Response(renderMetrics(metrics, gauges), {

@@ -56,6 +56,8 @@ export function subscribeRoutes({ config, store, hub, guard, limits, metrics }: 
 		const events = follow(hub, store, metrics, stream, {
 			afterId,
 			gap,
+			// A client that stopped reading: a short idle timeout closes its connection.
+			drop: () => server?.timeout(request, 1),
 			retryMs: config.retryMs,
 			signal: request.signal,
 		})

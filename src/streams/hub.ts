@@ -31,6 +31,14 @@ export const feedMessage = (seq: number, stream: string, id: number, event: stri
 
 const ADVANCED = Promise.resolve<WakeReason>('advance')
 
+/** A subscriber as the stall check sees it. */
+export interface Reader {
+	cursor: number
+	takenAt: number
+	/** Ends the client's connection. */
+	drop: () => void
+}
+
 /**
  * The hub's view of one stream that has subscribers. Waiting subscribers all await one shared
  * promise, replaced at each wake: a commit costs one resolution, not one per subscriber.
@@ -40,6 +48,8 @@ export class Channel {
 	/** Highest id this process has seen committed, 0 before the first commit it saw. */
 	lastId = 0
 	subscribers = 0
+	/** Where each subscriber is and when its client last took a chunk, to find the stalled. */
+	readonly readers = new Set<Reader>()
 	private signal!: Promise<WakeReason>
 	private resolve!: (reason: WakeReason) => void
 
@@ -85,6 +95,8 @@ export interface Hub {
 	leave(channel: Channel): void
 	readonly openStreams: number
 	readonly channels: number
+	/** Subscribers dropped for not reading. */
+	readonly dropped: number
 	readonly closed: boolean
 	/** Wakes every subscriber to end its stream, and stops listening to the store. */
 	close(): void
@@ -106,6 +118,7 @@ export function createHub(store: Store, options: HubOptions): Hub {
 	const channels = new Map<string, Channel>()
 	let open = 0
 	let closed = false
+	let dropped = 0
 
 	const append = (channel: Channel, frames: Frame[]) => {
 		channel.frames.push(...frames)
@@ -142,8 +155,20 @@ export function createHub(store: Store, options: HubOptions): Hub {
 	})
 
 	// One timer for all subscribers: each waiting one writes its heartbeat when it fires.
+	// One timer for all subscribers: each waiting one writes its heartbeat when it fires, and a
+	// client that took nothing for two beats while the tail moved a whole tail past it is dropped:
+	// it holds a connection and would only ever be served from the store again.
 	const heartbeat = setInterval(() => {
-		for (const channel of channels.values()) channel.wakeAll('heartbeat')
+		const stalledBefore = Date.now() - 2 * options.heartbeatMs
+		for (const channel of channels.values()) {
+			channel.wakeAll('heartbeat')
+			for (const reader of channel.readers)
+				if (reader.takenAt < stalledBefore && channel.lastId - reader.cursor > tailEvents) {
+					channel.readers.delete(reader)
+					dropped++
+					reader.drop()
+				}
+		}
 	}, options.heartbeatMs)
 
 	return {
@@ -167,6 +192,9 @@ export function createHub(store: Store, options: HubOptions): Hub {
 		},
 		get channels() {
 			return channels.size
+		},
+		get dropped() {
+			return dropped
 		},
 		get closed() {
 			return closed

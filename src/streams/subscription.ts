@@ -25,6 +25,8 @@ export interface FollowOptions {
 	afterId: number
 	/** The `gap` event's data, sent first when the events after the client's id were pruned. */
 	gap?: string
+	/** Ends the client's connection, when it stopped reading (see the hub's stall check). */
+	drop?: () => void
 	retryMs: number
 	signal: AbortSignal
 }
@@ -64,10 +66,15 @@ export async function* follow(
 	store: Store,
 	metrics: Metrics,
 	stream: string,
-	{ afterId, gap, retryMs, signal }: FollowOptions,
+	{ afterId, gap, drop, retryMs, signal }: FollowOptions,
 ): AsyncGenerator<Uint8Array | { toSSE(): string }, void> {
 	// Joining before the first read means no commit can fall between the replay and the wait.
 	const { channel, leave } = enter(hub, metrics, stream, signal)
+	const reader = { cursor: afterId, takenAt: Date.now(), drop: drop ?? (() => {}) }
+	if (drop) {
+		channel.readers.add(reader)
+		signal.addEventListener('abort', () => channel.readers.delete(reader), { once: true })
+	}
 	try {
 		yield toBytes(encodeRetry(retryMs) + (gap ? encodeUnnumbered('gap', gap) : ''))
 		let cursor = afterId
@@ -111,7 +118,9 @@ export async function* follow(
 				batch = count < events.length ? Math.max(16, count) : Math.min(READ_BATCH, batch * 2)
 			}
 			if (chunk) {
+				reader.cursor = cursor
 				yield chunk
+				reader.takenAt = Date.now()
 				metrics.eventsDelivered += count
 				if (endsRun && ((await store.state(stream))?.lastId ?? 0) <= cursor) return
 				continue
@@ -120,6 +129,7 @@ export async function* follow(
 			if (reason === 'heartbeat' && !signal.aborted) yield HEARTBEAT
 		}
 	} finally {
+		channel.readers.delete(reader)
 		leave()
 	}
 }

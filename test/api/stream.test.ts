@@ -334,4 +334,46 @@ describe('keeping a stream alive', () => {
 		expect(delivered).toBeLessThan(200)
 		socket.destroy()
 	})
+
+	it('drops a client that stopped reading once a whole tail is waiting for it, and no one else', async () => {
+		await using server = await startServer({ args: ['--heartbeat-ms', '100'] })
+		const socket = connect(server.port, '127.0.0.1')
+		socket.pause()
+		let closed = false
+		socket.on('close', () => {
+			closed = true
+		})
+		socket.write(
+			`GET /api/streaming/agents/slow/stream HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${server.token}\r\n\r\n`,
+		)
+		await using reader = await openStream(server, 'agents/slow')
+		await eventually(async () => (await metric(server, 'cortex_open_streams')) === 2)
+		const payload = 'y'.repeat(4_000)
+		for (let i = 0; i < 30; i++)
+			await publish(
+				server,
+				'agents/slow',
+				Array.from({ length: 100 }, () => ({ event: 'progress', data: { message: payload } })),
+			)
+		await reader.until(
+			(s) => s.events().length === 3000,
+			20_000,
+			'the reading client to get every event',
+		)
+		await eventually(
+			async () => (await metric(server, 'cortex_slow_subscribers_dropped_total')) === 1,
+			10_000,
+			'the drop',
+		)
+		await eventually(
+			async () => (await metric(server, 'cortex_open_streams')) === 1,
+			10_000,
+			'the stalled stream to close',
+		)
+		// The server closed the connection: reading what it had sent ends at the close.
+		socket.resume()
+		await eventually(() => closed, 10_000, 'the stalled connection to close')
+		expect(reader.done).toBe(false)
+		socket.destroy()
+	}, 30_000)
 })
