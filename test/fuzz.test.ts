@@ -87,6 +87,42 @@ describe('fuzzing every endpoint', () => {
 			{ numRuns: RUNS },
 		)
 
+		// Snapshots, event pages, tickets and the feed, with anything in their parameters and bodies.
+		await fc.assert(
+			fc.asyncProperty(
+				streamName,
+				fc.string({ maxLength: 20 }),
+				fc.string({ maxLength: 20 }),
+				fc.oneof(fc.jsonValue(), fc.string()),
+				fc.array(fc.string({ maxLength: 30 }), { maxLength: 4 }),
+				async (stream, after, limit, ticketBody, match) => {
+					const q = (s: string) => encodeURIComponent(s)
+					const matchQuery = match.map((m) => `match=${q(m)}`).join('&')
+					const requests: Array<[string, RequestInit]> = [
+						[`/api/${stream}`, {}],
+						[`/api/${stream}/events?after=${q(after)}&limit=${q(limit)}`, {}],
+						[
+							`/api/tickets`,
+							{
+								method: 'POST',
+								body: typeof ticketBody === 'string' ? ticketBody : JSON.stringify(ticketBody),
+							},
+						],
+						[
+							`/api/streaming/events?${matchQuery}&lastEventId=${q(after)}`,
+							{ signal: AbortSignal.timeout(1_000) },
+						],
+					]
+					for (const [path, init] of requests) {
+						const res = await fetch(`${server.url}${path}`, { ...init, headers: auth() })
+						expect([path, OK.has(res.status)]).toEqual([path, true])
+						await res.body?.cancel()
+					}
+				},
+			),
+			{ numRuns: RUNS },
+		)
+
 		// What the 201s added is exactly what the streams hold: nothing half-written.
 		for (const [stream, count] of appended) {
 			const res = await fetch(`${server.url}/api/${stream}`, { headers: auth() })
