@@ -122,5 +122,10 @@ describe('one server per database file', () => {
 			expect(await Bun.file(`${dir.path}/${file}`).bytes()).toEqual(before)
 			expect(await Bun.file(`${dir.path}/${file}-wal`).exists()).toBe(false)
 		}
+		// A path that cannot be opened as a database at all (here, a directory).
+		const unreadable = await cli(['serve', '--port', '0', '--db', dir.path], { CORTEX_TOKEN: 'x' })
+		expect(unreadable.code).toBe(1)
+		expect(unreadable.stderr.trim().split('\n')).toHaveLength(1)
+		expect(unreadable.stderr).toContain('cannot start')
 	})
 })
