@@ -89,7 +89,8 @@ export function feedRoutes({ config, store, hub, guard, limits, metrics }: AppDe
 				hub,
 				store,
 				metrics,
-				{ afterSeq, wants, signal: request.signal, gap },
+				// A client that stopped reading: a short idle timeout closes its connection.
+				{ afterSeq, wants, signal: request.signal, gap, drop: () => server?.timeout(request, 1) },
 				config.retryMs,
 			)
 			return releasing(events, release, request.signal)
@@ -129,7 +130,13 @@ export function feedRoutes({ config, store, hub, guard, limits, metrics }: AppDe
 				const stop = new AbortController()
 				socket.stop = stop
 				const afterSeq = after as number | undefined
-				const options = { afterSeq, wants, signal: stop.signal, gap: await gapOf(store, afterSeq) }
+				const options = {
+					afterSeq,
+					wants,
+					signal: stop.signal,
+					gap: await gapOf(store, afterSeq),
+					drop: () => ws.close(1008, 'not reading'),
+				}
 				for await (const messages of feedMessages(hub, store, metrics, options))
 					for (const m of messages) {
 						// 0: the socket is gone. A client that reads slowly: let its buffer drain first.

@@ -19,6 +19,8 @@ export interface FeedOptions {
 	signal: AbortSignal
 	/** `{requested, firstAvailable}` when the cursor is older than the oldest event kept. */
 	gap?: string
+	/** Ends the client's connection when it stopped reading (the hub's stall check). */
+	drop?: () => void
 }
 
 /** What the feed has next for one subscriber: shared tail frames, events read from the store, or a heartbeat. */
@@ -34,11 +36,17 @@ export async function* feedBatches(
 	hub: Hub,
 	store: Store,
 	metrics: Metrics,
-	{ afterSeq, wants, signal }: FeedOptions,
+	{ afterSeq, wants, signal, drop }: FeedOptions,
 ): AsyncGenerator<FeedBatch, void> {
 	const { channel, leave } = enter(hub, metrics, FEED, signal)
+	const reader = { cursor: afterSeq ?? 0, takenAt: Date.now(), drop: drop ?? (() => {}) }
+	if (drop) {
+		channel.readers.add(reader)
+		signal.addEventListener('abort', () => channel.readers.delete(reader), { once: true })
+	}
 	try {
 		let cursor = afterSeq ?? (await store.cursor())
+		reader.cursor = cursor
 		while (!signal.aborted && !hub.closed) {
 			const frames = channel.frames
 			const start = channel.after(cursor)
@@ -53,7 +61,9 @@ export async function* feedBatches(
 				}
 				cursor = frames[i - 1].id
 				if (taken.length > 0) {
+					reader.cursor = cursor
 					yield { frames: taken }
+					reader.takenAt = Date.now()
 					metrics.eventsDelivered += taken.length
 				}
 				continue
@@ -71,7 +81,9 @@ export async function* feedBatches(
 						bytes += e.data.length
 					}
 					if (taken.length > 0) {
+						reader.cursor = cursor
 						yield { events: taken }
+						reader.takenAt = Date.now()
 						metrics.eventsDelivered += taken.length
 					}
 					continue
@@ -81,6 +93,7 @@ export async function* feedBatches(
 			if (reason === 'heartbeat' && !signal.aborted) yield 'heartbeat'
 		}
 	} finally {
+		channel.readers.delete(reader)
 		leave()
 	}
 }

@@ -129,3 +129,42 @@ describe('the dashboard feed over WebSocket', () => {
 		expect((await socket(`${base}?access_token=wrong`)).opened).toBe(false)
 	})
 })
+
+describe('a feed client that stops reading', () => {
+	it('is dropped once a whole tail waits for it, and the other feeds go on', async () => {
+		const { connect } = await import('node:net')
+		const { eventually, metric } = await import('../helpers.ts')
+		await using server = await startServer({ args: ['--heartbeat-ms', '100'] })
+		const socket = connect(server.port, '127.0.0.1')
+		socket.pause()
+		socket.write(
+			`GET /api/streaming/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${server.token}\r\n\r\n`,
+		)
+		await using reading = await RawStream.open(feedUrl(server.url), auth())
+		await eventually(async () => (await metric(server, 'cortex_open_streams')) === 2)
+		const payload = 'z'.repeat(4_000)
+		for (let i = 0; i < 30; i++)
+			await publish(
+				server,
+				`agents/f${i % 3}`,
+				Array.from({ length: 100 }, () => ({ event: 'progress', data: { message: payload } })),
+			)
+		await reading.until(
+			(s) => s.events().length === 3000,
+			20_000,
+			'every event on the reading feed',
+		)
+		await eventually(
+			async () => (await metric(server, 'cortex_slow_subscribers_dropped_total')) === 1,
+			10_000,
+			'the drop',
+		)
+		await eventually(
+			async () => (await metric(server, 'cortex_open_streams')) === 1,
+			10_000,
+			'the stalled feed to close',
+		)
+		expect(reading.done).toBe(false)
+		socket.destroy()
+	}, 30_000)
+})

@@ -94,3 +94,28 @@ describe('guard', () => {
 		}
 	})
 })
+
+describe('token comparison timing', () => {
+	it('takes as long for a near miss as for a token that shares nothing', () => {
+		const secret = 'k'.repeat(64)
+		const table = createTokenTable([{ token: secret, scopes: ['read'], streams: ['*'] }])
+		const nearMiss = `${'k'.repeat(63)}x`
+		const farMiss = 'z'.repeat(64)
+		const time = (token: string) => {
+			const t0 = Bun.nanoseconds()
+			for (let i = 0; i < 200; i++) table.lookup(token)
+			return Bun.nanoseconds() - t0
+		}
+		const near: number[] = []
+		const far: number[] = []
+		// Interleaved batches, medians: what the machine does meanwhile falls on both alike.
+		for (let round = 0; round < 200; round++) {
+			near.push(time(nearMiss))
+			far.push(time(farMiss))
+		}
+		const median = (xs: number[]) => xs.sort((a, b) => a - b)[xs.length >> 1]
+		const ratio = median(near) / median(far)
+		expect(ratio).toBeGreaterThan(0.8)
+		expect(ratio).toBeLessThan(1.25)
+	})
+})
