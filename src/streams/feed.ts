@@ -38,12 +38,7 @@ export async function* feedBatches(
 	metrics: Metrics,
 	{ afterSeq, wants, signal, drop }: FeedOptions,
 ): AsyncGenerator<FeedBatch, void> {
-	const { channel, leave } = enter(hub, metrics, FEED, signal)
-	const reader = { cursor: afterSeq ?? 0, takenAt: Date.now(), drop: drop ?? (() => {}) }
-	if (drop) {
-		channel.readers.add(reader)
-		signal.addEventListener('abort', () => channel.readers.delete(reader), { once: true })
-	}
+	const { channel, leave, reader } = enter(hub, metrics, FEED, signal, afterSeq ?? 0, drop)
 	try {
 		let cursor = afterSeq ?? (await store.cursor())
 		reader.cursor = cursor
@@ -93,7 +88,6 @@ export async function* feedBatches(
 			if (reason === 'heartbeat' && !signal.aborted) yield 'heartbeat'
 		}
 	} finally {
-		channel.readers.delete(reader)
 		leave()
 	}
 }

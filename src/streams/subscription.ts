@@ -1,7 +1,7 @@
 import { isTerminal } from '../events.ts'
 import type { Metrics } from '../metrics.ts'
 import type { Store } from '../store/store.ts'
-import type { Hub } from './hub.ts'
+import type { Hub, Reader } from './hub.ts'
 import {
 	concatBytes,
 	encodeEvent,
@@ -46,19 +46,30 @@ export interface FollowOptions {
  * generator itself, if it is waiting, ends at the channel's next wake (a heartbeat at the
  * latest) or is collected with it. `leave` may be called more than once.
  */
-export function enter(hub: Hub, metrics: Metrics, stream: string, signal: AbortSignal) {
+export function enter(
+	hub: Hub,
+	metrics: Metrics,
+	stream: string,
+	signal: AbortSignal,
+	cursor: number,
+	drop?: () => void,
+) {
 	const channel = hub.join(stream)
 	metrics.subscriptionsOpened++
+	// With `drop`, the hub's stall check watches where this subscriber is and when it last read.
+	const reader: Reader = { cursor, takenAt: Date.now(), drop: drop ?? (() => {}) }
+	if (drop) channel.readers.add(reader)
 	let joined = true
 	const leave = () => {
 		if (!joined) return
 		joined = false
 		signal.removeEventListener('abort', leave)
+		channel.readers.delete(reader)
 		hub.leave(channel)
 		metrics.subscriptionsClosed++
 	}
 	signal.addEventListener('abort', leave, { once: true })
-	return { channel, leave }
+	return { channel, leave, reader }
 }
 
 export async function* follow(
@@ -69,12 +80,7 @@ export async function* follow(
 	{ afterId, gap, drop, retryMs, signal }: FollowOptions,
 ): AsyncGenerator<Uint8Array | { toSSE(): string }, void> {
 	// Joining before the first read means no commit can fall between the replay and the wait.
-	const { channel, leave } = enter(hub, metrics, stream, signal)
-	const reader = { cursor: afterId, takenAt: Date.now(), drop: drop ?? (() => {}) }
-	if (drop) {
-		channel.readers.add(reader)
-		signal.addEventListener('abort', () => channel.readers.delete(reader), { once: true })
-	}
+	const { channel, leave, reader } = enter(hub, metrics, stream, signal, afterId, drop)
 	try {
 		yield toBytes(encodeRetry(retryMs) + (gap ? encodeUnnumbered('gap', gap) : ''))
 		let cursor = afterId
@@ -129,7 +135,6 @@ export async function* follow(
 			if (reason === 'heartbeat' && !signal.aborted) yield HEARTBEAT
 		}
 	} finally {
-		channel.readers.delete(reader)
 		leave()
 	}
 }
