@@ -59,10 +59,8 @@ export class IdempotencyConflictError extends CortexError {
 	override readonly code = 'idempotency_key_reused'
 }
 
-/** A token opened too many streams, or too many at once: it may try again after `Retry-After`. */
-export class TooManyRequestsError extends CortexError {
-	override readonly status = 429
-	override readonly code = 'too_many_requests'
+/** A refusal that tells the client when to come back. */
+abstract class RetryLaterError extends CortexError {
 	override readonly headers: Record<string, string>
 	constructor(message: string, retryAfterSeconds: number) {
 		super(message)
@@ -70,15 +68,16 @@ export class TooManyRequestsError extends CortexError {
 	}
 }
 
+/** A token opened too many streams, or too many at once: it may try again after `Retry-After`. */
+export class TooManyRequestsError extends RetryLaterError {
+	override readonly status = 429
+	override readonly code = 'too_many_requests'
+}
+
 /** The server holds as many streams as it may: try again after `Retry-After`, maybe elsewhere. */
-export class OverloadedError extends CortexError {
+export class OverloadedError extends RetryLaterError {
 	override readonly status = 503
 	override readonly code = 'overloaded'
-	override readonly headers: Record<string, string>
-	constructor(message: string, retryAfterSeconds: number) {
-		super(message)
-		this.headers = { 'Retry-After': String(retryAfterSeconds) }
-	}
 }
 
 /** The disk, or the database's size cap, is full: nothing was appended; reads go on. */
