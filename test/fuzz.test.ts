@@ -123,6 +123,41 @@ describe('fuzzing every endpoint', () => {
 			{ numRuns: RUNS },
 		)
 
+		// The WebSocket feed with any first message, and the remaining routes with any token.
+		await fc.assert(
+			fc.asyncProperty(
+				fc.oneof(fc.jsonValue(), fc.string()),
+				fc.string({ maxLength: 40 }),
+				async (message, token) => {
+					const ws = new WebSocket(
+						`${server.url.replace('http', 'ws')}/api/ws?access_token=${server.token}`,
+					)
+					await new Promise<void>((resolve, reject) => {
+						ws.onopen = () => resolve()
+						ws.onerror = () => reject(new Error('the WebSocket did not open'))
+					})
+					ws.send(typeof message === 'string' ? message : JSON.stringify(message))
+					await Bun.sleep(5)
+					ws.close()
+					for (const [method, path] of [
+						['POST', '/api/admin/prune'],
+						['GET', '/healthz'],
+						['GET', '/metrics'],
+						['GET', '/openapi.json'],
+						['GET', '/'],
+					]) {
+						const res = await fetch(`${server.url}${path}`, {
+							method,
+							headers: { authorization: `Bearer ${token.replace(/[\r\n]/g, '')}` },
+						})
+						expect([path, OK.has(res.status)]).toEqual([path, true])
+						await res.body?.cancel()
+					}
+				},
+			),
+			{ numRuns: 50 },
+		)
+
 		// What the 201s added is exactly what the streams hold: nothing half-written.
 		for (const [stream, count] of appended) {
 			const res = await fetch(`${server.url}/api/${stream}`, { headers: auth() })
