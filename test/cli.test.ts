@@ -1,21 +1,8 @@
 import { describe, expect, it } from 'bun:test'
 import pkg from '../package.json'
-import { MAIN, ROOT, startServer } from './helpers.ts'
+import { runCli, startServer } from './helpers.ts'
 
-async function cli(args: string[], env: Record<string, string> = {}) {
-	const proc = Bun.spawn([process.execPath, MAIN, ...args], {
-		cwd: ROOT,
-		env: { ...process.env, CORTEX_TOKEN: '', ...env },
-		stdout: 'pipe',
-		stderr: 'pipe',
-	})
-	const [code, stdout, stderr] = await Promise.all([
-		proc.exited,
-		new Response(proc.stdout).text(),
-		new Response(proc.stderr).text(),
-	])
-	return { code, stdout, stderr }
-}
+const cli = (args: string[], env: Record<string, string> = {}) => runCli(args, env)
 
 describe('cortex-stream command line', () => {
 	it('prints its version', async () => {

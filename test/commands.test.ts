@@ -1,22 +1,18 @@
 import { describe, expect, it } from 'bun:test'
 import { join } from 'node:path'
-import { auth, MAIN, publish, ROOT, startServer, type TestServer, tempDir } from './helpers.ts'
+import {
+	auth,
+	MAIN,
+	publish,
+	ROOT,
+	runCli,
+	startServer,
+	type TestServer,
+	tempDir,
+} from './helpers.ts'
 
-async function cli(server: TestServer, args: string[], stdin?: string) {
-	const proc = Bun.spawn([process.execPath, MAIN, ...args], {
-		cwd: ROOT,
-		env: { ...process.env, CORTEX_URL: server.url, CORTEX_TOKEN: server.token },
-		stdin: stdin === undefined ? 'ignore' : new Blob([stdin]),
-		stdout: 'pipe',
-		stderr: 'pipe',
-	})
-	const [code, stdout, stderr] = await Promise.all([
-		proc.exited,
-		new Response(proc.stdout).text(),
-		new Response(proc.stderr).text(),
-	])
-	return { code, stdout, stderr }
-}
+const cli = (server: TestServer, args: string[], stdin?: string) =>
+	runCli(args, { CORTEX_URL: server.url, CORTEX_TOKEN: server.token }, stdin)
 
 async function events(server: TestServer, stream: string) {
 	const res = await fetch(`${server.url}/api/${stream}/events?limit=1000`, {

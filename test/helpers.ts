@@ -301,3 +301,29 @@ export async function rawHttp(
 		socket.on('end', () => resolve({ status: Number(text.slice(9, 12)), text }))
 	})
 }
+
+/** Runs the CLI from source; resolves with its exit code and output. */
+export async function runCli(args: string[], env: Record<string, string> = {}, stdin?: string) {
+	const proc = Bun.spawn([process.execPath, MAIN, ...args], {
+		cwd: ROOT,
+		env: { ...process.env, CORTEX_TOKEN: '', ...env },
+		stdin: stdin === undefined ? 'ignore' : new Blob([stdin]),
+		stdout: 'pipe',
+		stderr: 'pipe',
+	})
+	const [code, stdout, stderr] = await Promise.all([
+		proc.exited,
+		new Response(proc.stdout).text(),
+		new Response(proc.stderr).text(),
+	])
+	return { code, stdout, stderr }
+}
+
+/** A client that opens a stream and then never reads: the socket is paused before the GET. */
+export async function stalledClient(server: TestServer, path: string) {
+	const { connect } = await import('node:net')
+	const socket = connect(server.port, '127.0.0.1')
+	socket.pause()
+	socket.write(`GET ${path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${server.token}\r\n\r\n`)
+	return socket
+}

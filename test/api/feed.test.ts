@@ -132,14 +132,9 @@ describe('the dashboard feed over WebSocket', () => {
 
 describe('a feed client that stops reading', () => {
 	it('is dropped once a whole tail waits for it, and the other feeds go on', async () => {
-		const { connect } = await import('node:net')
-		const { eventually, metric } = await import('../helpers.ts')
+		const { eventually, metric, stalledClient } = await import('../helpers.ts')
 		await using server = await startServer({ args: ['--heartbeat-ms', '100'] })
-		const socket = connect(server.port, '127.0.0.1')
-		socket.pause()
-		socket.write(
-			`GET /api/streaming/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${server.token}\r\n\r\n`,
-		)
+		const socket = await stalledClient(server, '/api/streaming/events')
 		await using reading = await RawStream.open(feedUrl(server.url), auth())
 		await eventually(async () => (await metric(server, 'cortex_open_streams')) === 2)
 		const payload = 'z'.repeat(4_000)

@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'bun:test'
-import { connect } from 'node:net'
 import {
 	auth,
 	eventually,
@@ -7,6 +6,7 @@ import {
 	openStream,
 	publish,
 	RawStream,
+	stalledClient,
 	startServer,
 	streamUrl,
 } from '../helpers.ts'
@@ -311,11 +311,7 @@ describe('keeping a stream alive', () => {
 	it('does not read ahead for a client that stops reading', async () => {
 		await using server = await startServer()
 		// A client that never reads: the server may only fill the socket buffers.
-		const socket = connect(server.port, '127.0.0.1')
-		socket.pause()
-		socket.write(
-			`GET /api/streaming/agents/big/stream HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${server.token}\r\n\r\n`,
-		)
+		const socket = await stalledClient(server, '/api/streaming/agents/big/stream')
 		await eventually(async () => (await metric(server, 'cortex_open_streams')) === 1)
 		const payload = 'x'.repeat(60_000)
 		for (let i = 0; i < 40; i++)
@@ -337,15 +333,11 @@ describe('keeping a stream alive', () => {
 
 	it('drops a client that stopped reading once a whole tail is waiting for it, and no one else', async () => {
 		await using server = await startServer({ args: ['--heartbeat-ms', '100'] })
-		const socket = connect(server.port, '127.0.0.1')
-		socket.pause()
+		const socket = await stalledClient(server, '/api/streaming/agents/slow/stream')
 		let closed = false
 		socket.on('close', () => {
 			closed = true
 		})
-		socket.write(
-			`GET /api/streaming/agents/slow/stream HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${server.token}\r\n\r\n`,
-		)
 		await using reader = await openStream(server, 'agents/slow')
 		await eventually(async () => (await metric(server, 'cortex_open_streams')) === 2)
 		const payload = 'y'.repeat(4_000)
