@@ -52,6 +52,15 @@ export const MIGRATIONS: string[] = [
 	`
 	ALTER TABLE streams ADD COLUMN snapshot TEXT;
 	`,
+	// Each event's SSE frame (encodeEvent), so a replay copies stored bytes instead of encoding
+	// every event. `data` is then the frame's middle part (DATA in sqlite.ts), not stored twice.
+	`
+	ALTER TABLE events ADD COLUMN frame BLOB NOT NULL DEFAULT x'';
+	UPDATE events SET frame = CAST(
+		'id: ' || id || char(10) || 'event: ' || type || char(10) || 'data: ' || data || char(10) || char(10)
+		AS BLOB);
+	ALTER TABLE events DROP COLUMN data;
+	`,
 ]
 
 export class NotOurDatabaseError extends Error {}

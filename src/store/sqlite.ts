@@ -8,16 +8,35 @@ import {
 	StoreUnavailableError,
 	StreamEndedError,
 } from '../errors.ts'
-import { isTerminal, type NewEvent, type StoredEvent, type StreamKind } from '../events.ts'
+import {
+	encodeEvent,
+	isTerminal,
+	type NewEvent,
+	type StoredEvent,
+	type StreamKind,
+} from '../events.ts'
 import { checkOwnership, migrate } from './schema.ts'
 import type {
 	AdvanceListener,
 	AppendResult,
+	EncodedEvent,
+	FrameRow,
 	Idempotency,
 	RunStatus,
 	Store,
 	StreamState,
 } from './store.ts'
+
+const encoder = new TextEncoder()
+
+/**
+ * An event's `data`, cut from its stored frame `id: <id>\nevent: <type>\ndata: <data>\n\n`
+ * (19 bytes of field names and line ends before the data, 2 after). Keeping it apart as well
+ * would double the file: 100,000 small progress events take 104 bytes each without frames,
+ * 202 with `data` kept twice, 144 this way.
+ */
+const DATA =
+	'CAST(substr(frame, 20 + length(id) + length(type), length(frame) - 21 - length(id) - length(type)) AS TEXT)'
 
 /** Events deleted per transaction when pruning. */
 const PRUNE_BATCH = 1000
@@ -103,14 +122,17 @@ export function openSqliteStore(path: string, options: { maxBytes?: number } = {
 		updateStream: db.query<never, [number, string, number, number, number]>(
 			'UPDATE streams SET last_id = ?, status = ?, execution_start = ?, updated_at = ? WHERE key = ?',
 		),
-		insertEvent: db.query<never, [number, number, number, string, string, number]>(
-			'INSERT INTO events (stream, id, seq, type, data, created_at) VALUES (?, ?, ?, ?, ?, ?)',
+		insertEvent: db.query<never, [number, number, number, string, number, Uint8Array]>(
+			'INSERT INTO events (stream, id, seq, type, created_at, frame) VALUES (?, ?, ?, ?, ?, ?)',
 		),
 		read: db.query<[number, number, string, string, number], [number, number, number, number]>(
-			'SELECT id, seq, type, data, created_at FROM events WHERE stream = ? AND id > ? AND id <= ? ORDER BY id LIMIT ?',
+			`SELECT id, seq, type, ${DATA}, created_at FROM events WHERE stream = ? AND id > ? AND id <= ? ORDER BY id LIMIT ?`,
+		),
+		readFrames: db.query<[number, Uint8Array], [number, number, number, number]>(
+			'SELECT id, frame FROM events WHERE stream = ? AND id > ? AND id <= ? ORDER BY id LIMIT ?',
 		),
 		readAll: db.query<[number, number, string, string, number, string], [number, number, number]>(
-			`SELECT e.id, e.seq, e.type, e.data, e.created_at, s.name FROM events e JOIN streams s ON s.key = e.stream
+			`SELECT e.id, e.seq, e.type, ${DATA}, e.created_at, s.name FROM events e JOIN streams s ON s.key = e.stream
 			 WHERE e.seq > ? AND e.seq <= ? ORDER BY e.seq LIMIT ?`,
 		),
 		findKey: db.query<
@@ -205,15 +227,16 @@ export function openSqliteStore(path: string, options: { maxBytes?: number } = {
 				}
 		if (!row)
 			next.key = (q.insertStream.get(stream, 0, 'running', 1, now, now) as { key: number }).key
-		const stored: StoredEvent[] = []
+		const stored: EncodedEvent[] = []
 		for (const e of req.events) {
 			const id = next.lastId + 1
 			if (next.status !== 'running') {
 				next.status = 'running'
 				next.executionStart = id
 			}
-			q.insertEvent.run(next.key, id, ++seq, e.event, e.data, now)
-			stored.push({ id, seq, event: e.event, data: e.data, createdAt: now })
+			const frame = encoder.encode(encodeEvent(id, e.event, e.data))
+			q.insertEvent.run(next.key, id, ++seq, e.event, now, frame)
+			stored.push({ id, seq, event: e.event, data: e.data, createdAt: now, frame })
 			next.lastId = id
 			if (isTerminal(e.event)) next.status = e.event as RunStatus
 		}
@@ -250,7 +273,7 @@ export function openSqliteStore(path: string, options: { maxBytes?: number } = {
 		if (batch.length === 0) return
 		const now = Date.now()
 		const working = new Map<string, Row>()
-		const outcomes: Array<{ result?: AppendResult; stored?: StoredEvent[]; error?: Error }> = []
+		const outcomes: Array<{ result?: AppendResult; stored?: EncodedEvent[]; error?: Error }> = []
 		let seq = lastSeq
 		try {
 			db.exec('BEGIN IMMEDIATE')
@@ -376,6 +399,18 @@ export function openSqliteStore(path: string, options: { maxBytes?: number } = {
 			for (let i = 0; i < found.length; i++) {
 				const r = found[i] as [number, number, string, string, number]
 				out[i] = { id: r[0], seq: r[1], event: r[2], data: r[3], createdAt: r[4] }
+			}
+			return out
+		},
+
+		async readFrames(stream, afterId, limit) {
+			const row = visible.get(stream)
+			if (!row || afterId >= row.lastId) return []
+			const found = q.readFrames.values(row.key, afterId, row.lastId, limit)
+			const out: FrameRow[] = new Array(found.length)
+			for (let i = 0; i < found.length; i++) {
+				const r = found[i] as [number, Uint8Array]
+				out[i] = { id: r[0], frame: r[1] }
 			}
 			return out
 		},

@@ -35,8 +35,19 @@ export interface AppendResult {
 	replayed: boolean
 }
 
+/** A stored event with its SSE frame (`encodeEvent`), the bytes every subscriber is sent. */
+export interface EncodedEvent extends StoredEvent {
+	frame: Uint8Array
+}
+
+/** What a replay needs of an event: its id and its stored frame. */
+export interface FrameRow {
+	id: number
+	frame: Uint8Array
+}
+
 /** Called after each commit with the events it made durable, in commit order. */
-export type AdvanceListener = (stream: string, events: StoredEvent[]) => void
+export type AdvanceListener = (stream: string, events: EncodedEvent[]) => void
 
 /**
  * The durable log behind every stream. The SQLite engine is the embedded default; a second
@@ -50,6 +61,8 @@ export interface Store {
 	append(stream: string, events: NewEvent[], idempotency?: Idempotency): Promise<AppendResult>
 	/** Up to `limit` events with id greater than `afterId`, in id order. */
 	read(stream: string, afterId: number, limit: number): Promise<StoredEvent[]>
+	/** The same events as `read`, as their stored frames: a replay sends them without encoding. */
+	readFrames(stream: string, afterId: number, limit: number): Promise<FrameRow[]>
 	/** Up to `limit` events of every stream with `seq` greater than `afterSeq`, in commit order. */
 	readAll(afterSeq: number, limit: number): Promise<FeedEvent[]>
 	/** The global cursor: the `seq` of the last durable event. */

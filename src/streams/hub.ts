@@ -1,6 +1,6 @@
-import { isTerminal } from '../events.ts'
+import { encodeEvent, isTerminal } from '../events.ts'
 import type { Store } from '../store/store.ts'
-import { encodeEvent, toBytes } from './sse.ts'
+import { toBytes } from './sse.ts'
 
 /** Recent events of a stream, encoded once and shared by every subscriber at the head. */
 export const DEFAULT_TAIL_EVENTS = 1024
@@ -108,8 +108,8 @@ export interface HubOptions {
 }
 
 /**
- * Fan-out. The store says when a stream advanced; the hub encodes each new event once into the
- * stream's shared tail and wakes that stream's waiting subscribers, which then copy nothing:
+ * Fan-out. The store says when a stream advanced, with each new event's frame, encoded once when
+ * it was stored; the hub keeps the frames in the stream's shared tail and wakes that stream's waiting subscribers, which then copy nothing:
  * they hand the same bytes to their own response. Only a subscriber that fell behind the tail
  * reads SQLite, at its own pace.
  */
@@ -136,7 +136,7 @@ export function createHub(store: Store, options: HubOptions): Hub {
 				channel,
 				events.map((e) => ({
 					id: e.id,
-					bytes: toBytes(encodeEvent(e.id, e.event, e.data)),
+					bytes: e.frame,
 					terminal: isTerminal(e.event),
 				})),
 			)
@@ -154,7 +154,6 @@ export function createHub(store: Store, options: HubOptions): Hub {
 			)
 	})
 
-	// One timer for all subscribers: each waiting one writes its heartbeat when it fires.
 	// One timer for all subscribers: each waiting one writes its heartbeat when it fires, and a
 	// client that took nothing for two beats while the tail moved a whole tail past it is dropped:
 	// it holds a connection and would only ever be served from the store again.

@@ -1,12 +1,8 @@
 /**
- * The SSE wire format of the product brief. Everything that reaches these functions is already
- * safe for one line: event types match `^[a-z][a-z0-9_]{0,63}$` and `data` is JSON text from
- * `JSON.stringify`, which escapes CR and LF, so no field can end a line and forge an event.
+ * The rest of the SSE wire format; an event's own frame is `encodeEvent` in events.ts. The same
+ * one-line safety holds here: every field is an event type or JSON text.
  */
 const encoder = new TextEncoder()
-
-export const encodeEvent = (id: number, event: string, data: string) =>
-	`id: ${id}\nevent: ${event}\ndata: ${data}\n\n`
 
 /** An event without `id:`, so it does not move the client's Last-Event-ID (the `gap` event). */
 export const encodeUnnumbered = (event: string, data: string) =>

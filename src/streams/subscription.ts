@@ -1,15 +1,7 @@
-import { isTerminal } from '../events.ts'
 import type { Metrics } from '../metrics.ts'
 import type { Store } from '../store/store.ts'
 import type { Hub, Reader } from './hub.ts'
-import {
-	concatBytes,
-	encodeEvent,
-	encodeRetry,
-	encodeUnnumbered,
-	HEARTBEAT,
-	toBytes,
-} from './sse.ts'
+import { concatBytes, encodeRetry, encodeUnnumbered, HEARTBEAT, toBytes } from './sse.ts'
 
 /**
  * Events per store read of a subscriber behind the shared tail. Large reads make a replay fast
@@ -78,7 +70,7 @@ export async function* follow(
 	metrics: Metrics,
 	stream: string,
 	{ afterId, gap, drop, retryMs, signal }: FollowOptions,
-): AsyncGenerator<Uint8Array | { toSSE(): string }, void> {
+): AsyncGenerator<Uint8Array, void> {
 	// Joining before the first read means no commit can fall between the replay and the wait.
 	const { channel, leave, reader } = enter(hub, metrics, stream, signal, afterId, drop)
 	try {
@@ -86,9 +78,10 @@ export async function* follow(
 		let cursor = afterId
 		let batch = READ_BATCH
 		while (!signal.aborted && !hub.closed) {
-			let chunk: Uint8Array | { toSSE(): string } | undefined
+			let chunk: Uint8Array | undefined
 			let count = 0
-			let endsRun = false
+			// Whether the chunk may end the run: then the stream's state says whether it did.
+			let mayEnd = false
 			const frames = channel.frames
 			const start = channel.after(cursor)
 			if (start >= 0 && start === frames.length - 1) {
@@ -96,7 +89,7 @@ export async function* follow(
 				chunk = frames[start].bytes
 				count = 1
 				cursor = frames[start].id
-				endsRun = frames[start].terminal
+				mayEnd = frames[start].terminal
 			} else if (start >= 0 && start < frames.length) {
 				let end = start
 				let bytes = 0
@@ -105,20 +98,17 @@ export async function* follow(
 				chunk = concatBytes(taken.map((f) => f.bytes))
 				count = taken.length
 				cursor = taken[count - 1].id
-				endsRun = taken[count - 1].terminal
+				mayEnd = taken[count - 1].terminal
 			} else if (start === -1) {
-				const events = await store.read(stream, cursor, batch)
-				let text = ''
-				while (count < events.length && text.length < CHUNK_BYTES) {
-					const e = events[count++]
-					text += encodeEvent(e.id, e.event, e.data)
-				}
+				const events = await store.readFrames(stream, cursor, batch)
+				let bytes = 0
+				while (count < events.length && bytes < CHUNK_BYTES)
+					bytes += events[count++].frame.byteLength
 				if (count > 0) {
-					const last = events[count - 1]
-					cursor = last.id
-					endsRun = isTerminal(last.event)
-					const t = text
-					chunk = { toSSE: () => t }
+					cursor = events[count - 1].id
+					// Stored frames carry no type; the state knows whether the last one ended the run.
+					mayEnd = true
+					chunk = concatBytes(events.slice(0, count).map((e) => e.frame))
 				}
 				// Rows past the chunk's limit were read for nothing: read about as many as fit next time.
 				batch = count < events.length ? Math.max(16, count) : Math.min(READ_BATCH, batch * 2)
@@ -128,7 +118,10 @@ export async function* follow(
 				yield chunk
 				reader.takenAt = Date.now()
 				metrics.eventsDelivered += count
-				if (endsRun && ((await store.state(stream))?.lastId ?? 0) <= cursor) return
+				if (mayEnd) {
+					const state = await store.state(stream)
+					if (state && state.lastId <= cursor && state.status !== 'running') return
+				}
 				continue
 			}
 			const reason = await channel.wait(cursor)

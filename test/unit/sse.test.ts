@@ -1,11 +1,6 @@
 import { describe, expect, it } from 'bun:test'
-import {
-	concatBytes,
-	encodeEvent,
-	encodeRetry,
-	encodeUnnumbered,
-	HEARTBEAT,
-} from '../../src/streams/sse.ts'
+import { encodeEvent } from '../../src/events.ts'
+import { concatBytes, encodeRetry, encodeUnnumbered, HEARTBEAT } from '../../src/streams/sse.ts'
 
 describe('sse wire format', () => {
 	it('encodes an event as the brief shows it', () => {

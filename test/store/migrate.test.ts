@@ -1,0 +1,56 @@
+import { Database } from 'bun:sqlite'
+import { describe, expect, it } from 'bun:test'
+import { join } from 'node:path'
+import { encodeEvent } from '../../src/events.ts'
+import { APPLICATION_ID, MIGRATIONS } from '../../src/store/schema.ts'
+import { openSqliteStore } from '../../src/store/sqlite.ts'
+import { tempDir } from '../helpers.ts'
+
+const decoder = new TextDecoder()
+
+describe('sqlite migrations', () => {
+	it('gives the events of a version 3 file the frames encodeEvent makes, byte for byte', async () => {
+		using dir = tempDir()
+		const path = join(dir.path, 'v3.db')
+		const old = new Database(path, { create: true, strict: true })
+		for (let v = 0; v < 3; v++) {
+			old.exec(MIGRATIONS[v])
+			old.exec(`PRAGMA application_id = ${APPLICATION_ID}`)
+			old.exec(`PRAGMA user_version = ${v + 1}`)
+		}
+		const data = ['{"progress":1}', '{"message":"naïve 日本 🚀"}', '{"result":"ok"}']
+		const types = ['progress', 'progress', 'complete']
+		old.exec(
+			"INSERT INTO streams (key, name, last_id, status, execution_start, created_at, updated_at) VALUES (1, 'agents/a', 3, 'complete', 1, 0, 0)",
+		)
+		const insert = old.query(
+			'INSERT INTO events (stream, id, seq, type, data, created_at) VALUES (1, ?, ?, ?, ?, 0)',
+		)
+		data.forEach((d, i) => insert.run(i + 1, i + 1, types[i], d))
+		old.exec("UPDATE meta SET value = 3 WHERE key = 'last_seq'")
+		old.close()
+
+		const store = openSqliteStore(path)
+		try {
+			const frames = await store.readFrames('agents/a', 0, 10)
+			expect(frames.map((f) => decoder.decode(f.frame))).toEqual(
+				data.map((d, i) => encodeEvent(i + 1, types[i], d)),
+			)
+			expect(frames.map((f) => f.id)).toEqual([1, 2, 3])
+			// `data` is cut back out of the frame, multi-byte characters included.
+			const events = await store.read('agents/a', 0, 10)
+			expect(events.map((e) => [e.id, e.event, e.data])).toEqual(
+				data.map((d, i) => [i + 1, types[i], d]),
+			)
+			// A new event after the upgrade continues the stream with its own frame.
+			const { ids } = await store.append('agents/a', [
+				{ event: 'progress', data: '{"progress":9}' },
+			])
+			expect(ids).toEqual([4])
+			const next = await store.readFrames('agents/a', 3, 10)
+			expect(decoder.decode(next[0].frame)).toBe(encodeEvent(4, 'progress', '{"progress":9}'))
+		} finally {
+			await store.close()
+		}
+	})
+})
