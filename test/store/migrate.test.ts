@@ -26,7 +26,7 @@ describe('sqlite migrations', () => {
 		const insert = old.query(
 			'INSERT INTO events (stream, id, seq, type, data, created_at) VALUES (1, ?, ?, ?, ?, 0)',
 		)
-		data.forEach((d, i) => insert.run(i + 1, i + 1, types[i], d))
+		for (const [i, d] of data.entries()) insert.run(i + 1, i + 1, types[i], d)
 		old.exec("UPDATE meta SET value = 3 WHERE key = 'last_seq'")
 		old.close()
 
