@@ -6,15 +6,9 @@ import {
 	IdempotencyConflictError,
 	InsufficientStorageError,
 	StoreUnavailableError,
-	StreamEndedError,
 } from '../errors.ts'
-import {
-	encodeEvent,
-	isTerminal,
-	type NewEvent,
-	type StoredEvent,
-	type StreamKind,
-} from '../events.ts'
+import type { NewEvent, StoredEvent, StreamKind } from '../events.ts'
+import { advance, isWorkflowRun, NEW_RUN, stamp } from './advance.ts'
 import { checkOwnership, migrate } from './schema.ts'
 import type {
 	AdvanceListener,
@@ -26,8 +20,6 @@ import type {
 	Store,
 	StreamState,
 } from './store.ts'
-
-const encoder = new TextEncoder()
 
 /**
  * An event's `data`, cut from its stored frame `id: <id>\nevent: <type>\ndata: <data>\n\n`
@@ -55,8 +47,6 @@ interface Pending {
 	resolve: (result: AppendResult) => void
 	reject: (error: Error) => void
 }
-
-const workflowRun = (stream: string) => stream.startsWith('workflows/')
 
 /**
  * The embedded engine: one SQLite file in WAL mode.
@@ -203,43 +193,15 @@ export function openSqliteStore(path: string, options: { maxBytes?: number } = {
 	/** Applies one request to the working copy of its stream; throws if the request is refused. */
 	function apply(req: Pending, row: Row | undefined, seq: number, now: number) {
 		const stream = req.stream
-		if (row && workflowRun(stream) && row.status !== 'running')
-			throw new StreamEndedError(`${stream} has ended (${row.status}); it accepts no more events`)
-		if (workflowRun(stream)) {
-			const end = req.events.findIndex((e) => isTerminal(e.event))
-			if (end >= 0 && end < req.events.length - 1)
-				throw new StreamEndedError(
-					`event ${end} (${req.events[end].event}) ends the workflow run; nothing may follow it`,
-					`/${end + 1}`,
-				)
+		const next: Row = {
+			...(row ?? { key: 0, name: stream, firstId: 1, createdAt: now, updatedAt: now }),
+			...advance(stream, row ?? NEW_RUN, req.events),
 		}
-		const next: Row = row
-			? { ...row }
-			: {
-					key: 0,
-					name: stream,
-					lastId: 0,
-					status: 'running',
-					executionStart: 1,
-					firstId: 1,
-					createdAt: now,
-					updatedAt: now,
-				}
 		if (!row)
 			next.key = (q.insertStream.get(stream, 0, 'running', 1, now, now) as { key: number }).key
-		const stored: EncodedEvent[] = []
-		for (const e of req.events) {
-			const id = next.lastId + 1
-			if (next.status !== 'running') {
-				next.status = 'running'
-				next.executionStart = id
-			}
-			const frame = encoder.encode(encodeEvent(id, e.event, e.data))
-			q.insertEvent.run(next.key, id, ++seq, e.event, now, frame)
-			stored.push({ id, seq, event: e.event, data: e.data, createdAt: now, frame })
-			next.lastId = id
-			if (isTerminal(e.event)) next.status = e.event as RunStatus
-		}
+		const stored = stamp(req.events, (row?.lastId ?? 0) + 1, seq + 1, now)
+		for (const e of stored) q.insertEvent.run(next.key, e.id, e.seq, e.event, now, e.frame)
+		seq += stored.length
 		next.updatedAt = now
 		q.updateStream.run(next.lastId, next.status, next.executionStart, now, next.key)
 		if (req.idempotency)
@@ -449,7 +411,7 @@ export function openSqliteStore(path: string, options: { maxBytes?: number } = {
 			const found: Array<{ stream: string; upToId: number }> = []
 			for (const row of visible.values()) {
 				if (row.firstId > row.lastId) continue
-				if (workflowRun(row.name)) {
+				if (isWorkflowRun(row.name)) {
 					if (row.status !== 'running' && row.updatedAt < cutoff)
 						found.push({ stream: row.name, upToId: row.lastId })
 					continue
