@@ -55,7 +55,12 @@ export const SETTINGS: Setting[] = [
 		default: `${DEFAULT_PORT}`,
 	},
 	{ flag: 'host', env: 'CORTEX_HOST', help: 'address to listen on', default: DEFAULT_HOST },
-	{ flag: 'db', env: 'CORTEX_DB', help: 'SQLite database file', default: DEFAULT_DB },
+	{
+		flag: 'db',
+		env: 'CORTEX_DB',
+		help: 'SQLite database file, or a postgres:// URL to share one database between instances',
+		default: DEFAULT_DB,
+	},
 	{ flag: 'token', env: 'CORTEX_TOKEN', help: 'a token with every scope on every stream' },
 	{ flag: 'tokens-file', env: 'CORTEX_TOKENS_FILE', help: 'JSON file of scoped tokens' },
 	{

@@ -86,6 +86,12 @@ export class InsufficientStorageError extends CortexError {
 	override readonly code = 'storage_full'
 }
 
+/** What this server's configuration cannot do, such as a backup of a Postgres store. */
+export class NotSupportedError extends CortexError {
+	override readonly status = 501
+	override readonly code = 'not_supported'
+}
+
 export class StoreUnavailableError extends CortexError {
 	override readonly status = 503
 	override readonly code = 'store_unavailable'

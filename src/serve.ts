@@ -6,6 +6,7 @@ import { createLimits } from './http/limits.ts'
 import type { Logger } from './log.ts'
 import { createMetrics } from './metrics.ts'
 import { openStore } from './store/open.ts'
+import { redactUrl } from './store/postgres.ts'
 import { createHub } from './streams/hub.ts'
 import { createRetention } from './streams/retention.ts'
 import { createSnapshots } from './streams/status.ts'
@@ -56,7 +57,12 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
 		)
 	// Pruning runs at start too, in the background: the server answers meanwhile.
 	retention.prune().catch((error) => log.error('pruning failed', { error: String(error) }))
-	log.info('listening', { url, port: server.port, db: config.db, tokens: config.tokens.length })
+	log.info('listening', {
+		url,
+		port: server.port,
+		db: redactUrl(config.db),
+		tokens: config.tokens.length,
+	})
 
 	let stopping: Promise<void> | undefined
 	return {

@@ -10,15 +10,16 @@ import {
 import type { NewEvent, StoredEvent, StreamKind } from '../events.ts'
 import { advance, isWorkflowRun, NEW_RUN, stamp } from './advance.ts'
 import { checkOwnership, migrate } from './schema.ts'
-import type {
-	AdvanceListener,
-	AppendResult,
-	EncodedEvent,
-	FrameRow,
-	Idempotency,
-	RunStatus,
-	Store,
-	StreamState,
+import {
+	type AdvanceListener,
+	type AppendResult,
+	type EncodedEvent,
+	type FrameRow,
+	IDEMPOTENCY_TTL_MS,
+	type Idempotency,
+	type RunStatus,
+	type Store,
+	type StreamState,
 } from './store.ts'
 
 /**
@@ -32,9 +33,6 @@ const DATA =
 
 /** Events deleted per transaction when pruning. */
 const PRUNE_BATCH = 1000
-
-/** The contract remembers an Idempotency-Key for 24 hours. */
-export const IDEMPOTENCY_TTL_MS = 24 * 3_600_000
 
 interface Row extends StreamState {
 	key: number

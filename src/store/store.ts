@@ -5,6 +5,9 @@ export interface FeedEvent extends StoredEvent {
 	stream: string
 }
 
+/** The contract remembers an Idempotency-Key for 24 hours. */
+export const IDEMPOTENCY_TTL_MS = 24 * 3_600_000
+
 export type RunStatus = 'running' | 'complete' | 'failed' | 'cancelled'
 
 /** What the store keeps of a stream beside its events. */

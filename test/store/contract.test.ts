@@ -1,0 +1,256 @@
+import { afterAll, beforeAll, describe, expect, it } from 'bun:test'
+import { join } from 'node:path'
+import { IdempotencyConflictError, StreamEndedError } from '../../src/errors.ts'
+import { encodeEvent, type NewEvent } from '../../src/events.ts'
+import { openPostgresStore } from '../../src/store/postgres.ts'
+import { openSqliteStore } from '../../src/store/sqlite.ts'
+import type { EncodedEvent, Store } from '../../src/store/store.ts'
+import { tempDir } from '../helpers.ts'
+import { type PgCluster, startPostgres } from '../postgres.ts'
+
+/**
+ * The store contract: what the rest of the server relies on, run against both engines. Each
+ * test opens a fresh database (a new file, or a new Postgres database on one throwaway cluster).
+ */
+interface Engine {
+	name: string
+	/** A place for a new store; `open` on it again reopens the same data. */
+	fresh(): Promise<string>
+	open(location: string): Promise<Store>
+}
+
+let pg: PgCluster
+beforeAll(async () => {
+	pg = await startPostgres({ fsync: false })
+}, 60_000)
+afterAll(() => pg?.stop())
+
+const dirs: Array<{ [Symbol.dispose](): void }> = []
+afterAll(() => {
+	for (const d of dirs) d[Symbol.dispose]()
+})
+
+const ENGINES: Engine[] = [
+	{
+		name: 'sqlite',
+		fresh: async () => {
+			const dir = tempDir()
+			dirs.push(dir)
+			return join(dir.path, 'cortex.db')
+		},
+		open: async (path) => openSqliteStore(path),
+	},
+	{
+		name: 'postgres',
+		fresh: () => pg.database(),
+		open: (url) => openPostgresStore(url, { catchUpMs: 200 }),
+	},
+]
+
+const decoder = new TextDecoder()
+const ev = (event: string, data: unknown = {}): NewEvent => ({ event, data: JSON.stringify(data) })
+const progress = (n: number) => Array.from({ length: n }, (_, i) => ev('progress', { i }))
+
+async function collect(store: Store, until: (seen: Map<string, EncodedEvent[]>) => boolean) {
+	const seen = new Map<string, EncodedEvent[]>()
+	let done: () => void = () => {}
+	const finished = new Promise<void>((resolve) => (done = resolve))
+	const stop = store.subscribe((stream, events) => {
+		seen.set(stream, [...(seen.get(stream) ?? []), ...events])
+		if (until(seen)) done()
+	})
+	return { seen, finished, stop }
+}
+
+for (const engine of ENGINES) {
+	describe(`store contract: ${engine.name}`, () => {
+		const withStore = async (body: (store: Store, location: string) => Promise<void>) => {
+			const location = await engine.fresh()
+			const store = await engine.open(location)
+			try {
+				await body(store, location)
+			} finally {
+				await store.close()
+			}
+		}
+
+		it('numbers a stream from 1 without gaps and reads it back in order, frames included', () =>
+			withStore(async (store) => {
+				expect((await store.append('agents/a', progress(3))).ids).toEqual([1, 2, 3])
+				expect((await store.append('agents/a', [ev('complete', { ok: 1 })])).ids).toEqual([4])
+				expect((await store.append('agents/b', progress(1))).ids).toEqual([1])
+				const read = await store.read('agents/a', 1, 10)
+				expect(read.map((e) => [e.id, e.event])).toEqual([
+					[2, 'progress'],
+					[3, 'progress'],
+					[4, 'complete'],
+				])
+				const frames = await store.readFrames('agents/a', 0, 2)
+				expect(frames.map((f) => decoder.decode(f.frame))).toEqual([
+					encodeEvent(1, 'progress', '{"i":0}'),
+					encodeEvent(2, 'progress', '{"i":1}'),
+				])
+				expect(await store.read('agents/missing', 0, 10)).toEqual([])
+			}))
+
+		it('keeps data byte for byte: key order, unicode, escapes', () =>
+			withStore(async (store) => {
+				const data = '{"z":1,"a":"naïve 日本 🚀","q":"\\"\\n\\u0000","n":[3,1,2]}'
+				await store.append('agents/a', [{ event: 'progress', data }])
+				expect((await store.read('agents/a', 0, 1))[0].data).toBe(data)
+				expect(decoder.decode((await store.readFrames('agents/a', 0, 1))[0].frame)).toBe(
+					encodeEvent(1, 'progress', data),
+				)
+			}))
+
+		it('gives concurrent appends to one stream distinct, gapless ids', () =>
+			withStore(async (store) => {
+				const results = await Promise.all(
+					Array.from({ length: 40 }, () => store.append('agents/busy', progress(5))),
+				)
+				const ids = results.flatMap((r) => r.ids).sort((a, b) => a - b)
+				expect(ids).toEqual(Array.from({ length: 200 }, (_, i) => i + 1))
+				for (const r of results) expect(r.ids[4] - r.ids[0]).toBe(4)
+				expect((await store.state('agents/busy'))?.lastId).toBe(200)
+			}))
+
+		it('refuses events after a workflow run ended, and a terminal event that is not last, writing nothing', () =>
+			withStore(async (store) => {
+				await store.append('workflows/w', [ev('step_start'), ev('complete')])
+				const after = store.append('workflows/w', [ev('step_start')])
+				const early = store.append('workflows/x', [ev('failed'), ev('step_start')])
+				const fine = store.append('workflows/y', [ev('step_start')])
+				expect(await after.catch((e) => e)).toBeInstanceOf(StreamEndedError)
+				const error = await early.catch((e) => e)
+				expect(error).toBeInstanceOf(StreamEndedError)
+				expect(error.field).toBe('/1')
+				// A refused request in the same group commit does not stop the others.
+				expect((await fine).ids).toEqual([1])
+				expect((await store.state('workflows/w'))?.lastId).toBe(2)
+				expect((await store.state('workflows/x'))?.lastId ?? 0).toBe(0)
+				expect(await store.read('workflows/x', 0, 10)).toEqual([])
+			}))
+
+		it('tracks run status and the start of each agent execution', () =>
+			withStore(async (store) => {
+				await store.append('agents/a', [ev('progress'), ev('complete')])
+				expect(await store.state('agents/a')).toMatchObject({
+					lastId: 2,
+					status: 'complete',
+					executionStart: 1,
+					firstId: 1,
+				})
+				await store.append('agents/a', [ev('progress'), ev('failed'), ev('progress')])
+				expect(await store.state('agents/a')).toMatchObject({
+					lastId: 5,
+					status: 'running',
+					executionStart: 5,
+				})
+				expect(await store.state('agents/none')).toBeUndefined()
+			}))
+
+		it('answers a repeated Idempotency-Key with the first ids, and refuses it with another body', () =>
+			withStore(async (store) => {
+				const key = { key: 'k1', fingerprint: 'f1' }
+				const first = await store.append('agents/a', progress(2), key)
+				const again = await store.append('agents/a', progress(2), key)
+				expect(first).toEqual({ ids: [1, 2], replayed: false })
+				expect(again).toEqual({ ids: [1, 2], replayed: true })
+				const conflict = store.append('agents/a', progress(1), { key: 'k1', fingerprint: 'f2' })
+				expect(await conflict.catch((e) => e)).toBeInstanceOf(IdempotencyConflictError)
+				// The same key on another stream is another request.
+				expect((await store.append('agents/b', progress(1), key)).replayed).toBe(false)
+				// Two requests with one key in the same group commit: the second is the replay.
+				const [x, y] = await Promise.all([
+					store.append('agents/c', progress(1), key),
+					store.append('agents/c', progress(1), key),
+				])
+				expect([x.replayed, y.replayed]).toEqual([false, true])
+				expect(y.ids).toEqual(x.ids)
+				expect((await store.state('agents/a'))?.lastId).toBe(2)
+				expect((await store.state('agents/c'))?.lastId).toBe(1)
+			}))
+
+		it('numbers every stream together in commit order: the feed cursor', () =>
+			withStore(async (store) => {
+				expect(await store.cursor()).toBe(0)
+				await store.append('agents/a', progress(2))
+				await store.append('workflows/w', [ev('step_start')])
+				await store.append('agents/a', progress(1))
+				const all = await store.readAll(0, 100)
+				expect(all.map((e) => [e.seq, e.stream, e.id])).toEqual([
+					[1, 'agents/a', 1],
+					[2, 'agents/a', 2],
+					[3, 'workflows/w', 1],
+					[4, 'agents/a', 3],
+				])
+				expect((await store.readAll(2, 1)).map((e) => e.seq)).toEqual([3])
+				expect(await store.cursor()).toBe(4)
+				const agents = await store.states('agents')
+				expect(agents.states.map((s) => s.name)).toEqual(['agents/a'])
+				expect(agents.cursor).toBe(4)
+				expect((await store.states('workflows')).states.map((s) => s.name)).toEqual(['workflows/w'])
+			}))
+
+		it('tells listeners of every commit, in order, with frames', () =>
+			withStore(async (store) => {
+				const { seen, finished, stop } = await collect(
+					store,
+					(s) => (s.get('agents/a')?.length ?? 0) === 30 && (s.get('agents/b')?.length ?? 0) === 10,
+				)
+				await Promise.all([
+					...Array.from({ length: 10 }, () => store.append('agents/a', progress(3))),
+					store.append('agents/b', progress(10)),
+				])
+				await finished
+				stop()
+				const a = seen.get('agents/a') ?? []
+				expect(a.map((e) => e.id)).toEqual(Array.from({ length: 30 }, (_, i) => i + 1))
+				expect(decoder.decode(a[0].frame)).toBe(encodeEvent(1, 'progress', a[0].data))
+				const seqs = [...a, ...(seen.get('agents/b') ?? [])].map((e) => e.seq).sort((x, y) => x - y)
+				expect(seqs).toEqual(Array.from({ length: 40 }, (_, i) => i + 1))
+			}))
+
+		it('prunes ended executions, keeps the snapshot, and never reuses an id', () =>
+			withStore(async (store) => {
+				await store.append('agents/a', [...progress(1500), ev('complete')])
+				await store.append('agents/a', progress(2))
+				await store.append('workflows/w', [ev('step_start'), ev('complete')])
+				await store.append('workflows/open', [ev('step_start')])
+				const prunable = await store.prunable(Date.now() + 60_000)
+				expect(prunable.sort((x, y) => x.stream.localeCompare(y.stream))).toEqual([
+					{ stream: 'agents/a', upToId: 1501 },
+					{ stream: 'workflows/w', upToId: 2 },
+				])
+				expect(await store.prune('agents/a', 1501, '{"status":"complete"}')).toBe(1501)
+				const state = await store.state('agents/a')
+				expect(state).toMatchObject({
+					firstId: 1502,
+					lastId: 1503,
+					snapshot: '{"status":"complete"}',
+				})
+				expect((await store.read('agents/a', 0, 10)).map((e) => e.id)).toEqual([1502, 1503])
+				expect((await store.append('agents/a', progress(1))).ids).toEqual([1504])
+				expect((await store.oldest())?.seq).toBe(1502)
+				expect(await store.prunable(0)).toEqual([])
+			}))
+
+		it('keeps events, states and secrets across a reopen', async () => {
+			const location = await engine.fresh()
+			let store = await engine.open(location)
+			await store.append('agents/a', progress(3))
+			const secret = await store.secret('ticket-key')
+			expect(secret.byteLength).toBe(32)
+			await store.close()
+			store = await engine.open(location)
+			try {
+				expect(await store.secret('ticket-key')).toEqual(secret)
+				expect((await store.append('agents/a', progress(1))).ids).toEqual([4])
+				expect(await store.cursor()).toBe(4)
+				expect(await store.writable()).toBe(true)
+			} finally {
+				await store.close()
+			}
+		})
+	})
+}
