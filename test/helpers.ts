@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import type { Subprocess } from 'bun'
+import { EventSource } from 'eventsource'
 
 export const ROOT = resolve(import.meta.dir, '..')
 export const MAIN = join(ROOT, 'src/main.ts')
@@ -326,4 +327,47 @@ export async function stalledClient(server: TestServer, path: string) {
 	socket.pause()
 	socket.write(`GET ${path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${server.token}\r\n\r\n`)
 	return socket
+}
+
+/** An EventSource from the `eventsource` package, sending the token as a header. */
+export function watch(server: TestServer, stream: string) {
+	const seen: Array<{ id: string; type: string; data: string }> = []
+	const source = new EventSource(`${server.url}/api/streaming/${stream}/stream`, {
+		fetch: (input, init) =>
+			fetch(input, { ...init, headers: { ...init?.headers, ...auth(server.token) } }),
+	})
+	for (const type of ['progress', 'complete', 'step_start'])
+		source.addEventListener(type, (e) => seen.push({ id: e.lastEventId, type, data: e.data }))
+	return { source, seen }
+}
+
+/**
+ * Publishes single events from several concurrent clients until stopped or the server dies;
+ * returns the messages that were acknowledged with 201, by id.
+ */
+export function publishUntilStopped(server: TestServer, stream: string, clients: number) {
+	const acked = new Map<number, string>()
+	let stop = false
+	const done = Promise.all(
+		Array.from({ length: clients }, async (_, c) => {
+			for (let i = 0; !stop; i++) {
+				const message = `c${c}-${i}`
+				try {
+					const res = await publish(server, stream, { event: 'progress', data: { message } })
+					if (res.status !== 201) throw new Error(`unexpected ${res.status}`)
+					acked.set(res.body.ids[0], message)
+				} catch {
+					return
+				}
+			}
+		}),
+	)
+	return {
+		acked,
+		async stop() {
+			stop = true
+			await done
+		},
+		done,
+	}
 }

@@ -1,49 +1,13 @@
 import { describe, expect, it } from 'bun:test'
 import { EventSource } from 'eventsource'
-import { auth, eventually, openStream, publish, startServer, type TestServer } from '../helpers.ts'
-
-/** An EventSource from the `eventsource` package, sending the token as a header. */
-function watch(server: TestServer, stream: string) {
-	const seen: Array<{ id: string; type: string; data: string }> = []
-	const source = new EventSource(`${server.url}/api/streaming/${stream}/stream`, {
-		fetch: (input, init) =>
-			fetch(input, { ...init, headers: { ...init?.headers, ...auth(server.token) } }),
-	})
-	for (const type of ['progress', 'complete', 'step_start'])
-		source.addEventListener(type, (e) => seen.push({ id: e.lastEventId, type, data: e.data }))
-	return { source, seen }
-}
-
-/**
- * Publishes single events from several concurrent clients until stopped or the server dies;
- * returns the messages that were acknowledged with 201, by id.
- */
-function publishUntilStopped(server: TestServer, stream: string, clients: number) {
-	const acked = new Map<number, string>()
-	let stop = false
-	const done = Promise.all(
-		Array.from({ length: clients }, async (_, c) => {
-			for (let i = 0; !stop; i++) {
-				const message = `c${c}-${i}`
-				try {
-					const res = await publish(server, stream, { event: 'progress', data: { message } })
-					if (res.status !== 201) throw new Error(`unexpected ${res.status}`)
-					acked.set(res.body.ids[0], message)
-				} catch {
-					return
-				}
-			}
-		}),
-	)
-	return {
-		acked,
-		async stop() {
-			stop = true
-			await done
-		},
-		done,
-	}
-}
+import {
+	eventually,
+	openStream,
+	publish,
+	publishUntilStopped,
+	startServer,
+	watch,
+} from '../helpers.ts'
 
 describe('durability across a crash', () => {
 	it('delivers every acknowledged event exactly once after kill -9 and a restart on the same file', async () => {
