@@ -451,14 +451,16 @@ export async function openPostgresStore(
 		cursor: lastSeq,
 
 		async state(stream) {
-			const [row] = (await sql`SELECT * FROM cortex_streams WHERE name = ${stream}`) as StreamRow[]
+			// A row without events is one a refused first append created: no stream yet.
+			const [row] =
+				(await sql`SELECT * FROM cortex_streams WHERE name = ${stream} AND last_id > 0`) as StreamRow[]
 			return row && toState(row)
 		},
 
 		async states(kind: StreamKind) {
 			// One statement reads one snapshot: the cursor matches the states.
 			const rows = await sql`SELECT m.value AS cursor, s.* FROM cortex_meta m
-				LEFT JOIN cortex_streams s ON s.name LIKE ${`${kind}/%`}
+				LEFT JOIN cortex_streams s ON s.name LIKE ${`${kind}/%`} AND s.last_id > 0
 				WHERE m.key = 'last_seq' ORDER BY s.name`
 			const states = (rows as Array<StreamRow & { cursor: string }>)
 				.filter((r) => r.name !== null)

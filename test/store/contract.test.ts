@@ -127,7 +127,11 @@ for (const engine of ENGINES) {
 				// A refused request in the same group commit does not stop the others.
 				expect((await fine).ids).toEqual([1])
 				expect((await store.state('workflows/w'))?.lastId).toBe(2)
-				expect((await store.state('workflows/x'))?.lastId ?? 0).toBe(0)
+				expect(await store.state('workflows/x')).toBeUndefined()
+				expect((await store.states('workflows')).states.map((s) => s.name)).toEqual([
+					'workflows/w',
+					'workflows/y',
+				])
 				expect(await store.read('workflows/x', 0, 10)).toEqual([])
 			}))
 
