@@ -5,7 +5,8 @@
  *
  * `clients` keep-alive connections each send a POST, wait for the 201, send again: a closed
  * loop, so the rate is what the server sustains at that concurrency. Each client publishes to its
- * own agent stream (the usual shape: many agents, one runner each). Prints one JSON line.
+ * own agent stream (the usual shape: many agents, one runner each). Against several instances of
+ * one cluster, client i talks to `endpoints[i % n]`. Prints one JSON line.
  */
 import { type Endpoint, HttpConn, postRequest } from './http.ts'
 import { type CpuShares, type CpuSnapshot, now, shares, snapshot } from './proc.ts'
@@ -14,6 +15,11 @@ import { Samples, type Summary } from './stats.ts'
 export interface IngestJob {
 	endpoint: Endpoint
 	serverPid: number
+	/** Several instances of one cluster, in place of `endpoint` and `serverPid`. */
+	endpoints?: Endpoint[]
+	serverPids?: number[]
+	/** A database server whose process tree's CPU is measured apart (Postgres' postmaster). */
+	databasePid?: number
 	clients: number
 	/** Events per request: 1 sends one event object, more sends an array. */
 	batch: number
@@ -31,7 +37,9 @@ export interface IngestResult {
 	eventsPerS: number
 	requestsPerS: number
 	latencyMs: Summary
+	/** Summed over the instances. */
 	serverCpuUsPerEvent: number
+	databaseCpuUsPerEvent: number
 	cpu: CpuShares
 }
 
@@ -43,13 +51,15 @@ export function batchBody(batch: number) {
 }
 
 export async function runIngest(job: IngestJob): Promise<IngestResult> {
-	const { endpoint, serverPid } = job
+	const endpoints = job.endpoints ?? [job.endpoint]
+	const serverPids = job.serverPids ?? [job.serverPid]
+	const endpointOf = (i: number) => endpoints[i % endpoints.length]
 	const conns = await Promise.all(
-		Array.from({ length: job.clients }, () => HttpConn.open(endpoint)),
+		Array.from({ length: job.clients }, (_, i) => HttpConn.open(endpointOf(i))),
 	)
 	const body = batchBody(job.batch)
 	const requests = conns.map((_, i) =>
-		postRequest(endpoint, `/api/agents/${job.streamPrefix}-${i}/events`, body),
+		postRequest(endpointOf(i), `/api/agents/${job.streamPrefix}-${i}/events`, body),
 	)
 	const latencies = new Samples(job.maxRequests + job.clients)
 	const tStart = now()
@@ -62,12 +72,12 @@ export async function runIngest(job: IngestJob): Promise<IngestResult> {
 	let stop = false
 
 	const openWindow = () => {
-		before = snapshot(serverPid)
+		before = snapshot(serverPids, job.databasePid)
 		windowStart = before.at
 	}
 	const closeWindow = () => {
 		stop = true
-		after = snapshot(serverPid)
+		after = snapshot(serverPids, job.databasePid)
 	}
 
 	await Promise.all(
@@ -100,6 +110,7 @@ export async function runIngest(job: IngestJob): Promise<IngestResult> {
 		requestsPerS: inWindow / cpu.seconds,
 		latencyMs: latencies.summary(),
 		serverCpuUsPerEvent: cpu.serverUs / Math.max(1, events),
+		databaseCpuUsPerEvent: cpu.databaseUs / Math.max(1, events),
 		cpu,
 	}
 }

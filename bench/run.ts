@@ -1,12 +1,13 @@
 /**
  * cortex-stream benchmark suite.
  *
- *   bun run bench [fanout] [ingest] [resume] [soak] [--profile]
+ *   bun run bench [fanout] [ingest] [resume] [soak] [scale] [--profile]
  *
- * No scenario runs fanout, ingest and resume; soak (ten minutes) runs only by name. The server (and the floor) run pinned to core 0, every load
- * generator in its own process pinned to core 1. Tables go to stdout, a JSON summary to
- * .bench/results.json (scenarios not run keep their previous entry). `--profile` also writes a
- * CPU profile of each cortex-stream server to .bench/profiles/.
+ * No scenario runs fanout, ingest and resume; soak (ten minutes) and scale (SQLite against two
+ * instances on Postgres, about two minutes) run only by name. The server (and the floor) run
+ * pinned to core 0, every load generator in its own process pinned to core 1. Tables go to
+ * stdout, a JSON summary to .bench/results.json (scenarios not run keep their previous entry).
+ * `--profile` also writes a CPU profile of each cortex-stream server to .bench/profiles/.
  */
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
@@ -15,6 +16,7 @@ import { type Check, checksTable, type ScenarioContext, type ScenarioOutput } fr
 import { fanout } from './scenario-fanout.ts'
 import { ingest } from './scenario-ingest.ts'
 import { resume } from './scenario-resume.ts'
+import { scale } from './scenario-scale.ts'
 import { soak } from './scenario-soak.ts'
 import { killAll, pinSelf } from './server.ts'
 
@@ -23,9 +25,13 @@ const SCENARIOS: Record<string, (ctx: ScenarioContext) => Promise<ScenarioOutput
 	ingest,
 	resume,
 	soak,
+	scale,
 }
-/** Run by name only: `bun run bench soak` takes ten minutes. */
-const ON_REQUEST = new Set(['soak'])
+/**
+ * Run by name only: `bun run bench soak` takes ten minutes; `scale` needs Postgres installed and
+ * compares store engines rather than checking targets.
+ */
+const ON_REQUEST = new Set(['soak', 'scale'])
 /** The 5,000-subscriber run holds that many sockets in the server and in the load generator. */
 const FDS_NEEDED = 5_000 + 256
 

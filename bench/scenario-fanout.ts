@@ -21,13 +21,13 @@ import { against, type TargetKind } from './server.ts'
 import { median } from './stats.ts'
 import type { FanoutJob, FanoutResult } from './subscribers.ts'
 
-const CONFIGS = [
+export const CONFIGS = [
 	{ subscribers: 1_000, rate: 100 },
 	{ subscribers: 5_000, rate: 20 },
 ]
 const REPEATS = 3
-const WARMUP_S = 2
-const MEASURE_S = 10
+export const WARMUP_S = 2
+export const MEASURE_S = 10
 
 interface Runs {
 	subscribers: number
@@ -58,7 +58,7 @@ const ROWS: Row[] = [
 const med = (runs: FanoutResult[], get: (r: FanoutResult) => number) => median(runs.map(get))
 const each = (runs: FanoutResult[], get: (r: FanoutResult) => number) =>
 	runs.map((r) => fmt(get(r), 0)).join(' / ')
-const missing = (r: FanoutResult) =>
+export const missing = (r: FanoutResult) =>
 	Math.max(0, r.expectedPerSub - r.minPerSub) + (r.maxPerSub - r.minPerSub)
 
 export async function fanout(ctx: ScenarioContext): Promise<ScenarioOutput> {

@@ -16,13 +16,13 @@ import {
 } from './report.ts'
 import { against, type TargetKind } from './server.ts'
 
-const CONFIGS = [
+export const CONFIGS = [
 	{ batch: 1, maxRequests: 300_000 },
 	{ batch: 100, maxRequests: 40_000 },
 ]
-const CLIENTS = 32
-const WARMUP_S = 1
-const MEASURE_S = 5
+export const CLIENTS = 32
+export const WARMUP_S = 1
+export const MEASURE_S = 5
 
 type Row = [label: string, get: (r: IngestResult) => number, withRatio: boolean]
 

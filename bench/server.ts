@@ -1,6 +1,8 @@
 import { join } from 'node:path'
-import type { Subprocess } from 'bun'
+import { SQL, type Subprocess } from 'bun'
+import { type PgCluster, startPostgres } from '../test/postgres.ts'
 import type { Endpoint } from './http.ts'
+import { processTree } from './proc.ts'
 
 /**
  * Every process the bench starts goes through here, pinned to a core, and is remembered so that
@@ -13,6 +15,7 @@ export const TOKEN = 'bench-token'
 const ROOT = join(import.meta.dir, '..')
 
 const running = new Set<Subprocess>()
+const databases = new Set<PgCluster>()
 
 /** Runs `cmd` on one core with the fd limit raised to the hard limit; `exec` keeps the pid. */
 function pinned(core: number, cmd: string[]) {
@@ -29,6 +32,11 @@ export function killAll() {
 	for (const proc of running) {
 		proc.kill('SIGKILL')
 		running.delete(proc)
+	}
+	// The cluster's stop is synchronous underneath (pg_ctl stop -m immediate, then rm).
+	for (const db of databases) {
+		void db.stop()
+		databases.delete(db)
 	}
 }
 
@@ -47,6 +55,8 @@ export interface TargetOptions {
 	name: string
 	/** Write a CPU profile of the cortex-stream server here when it stops. */
 	profileDir?: string
+	/** cortex-stream's `--db`, e.g. a `postgres://` URL; a SQLite file in `dir` by default. */
+	db?: string
 }
 
 /**
@@ -72,7 +82,7 @@ export async function startTarget(kind: TargetKind, options: TargetOptions): Pro
 					'--port',
 					'0',
 					'--db',
-					join(options.dir, `${options.name}.db`),
+					options.db ?? join(options.dir, `${options.name}.db`),
 					'--token',
 					TOKEN,
 					// One token opens every subscriber here: lift the per-token limits out of the way.
@@ -165,5 +175,75 @@ export async function against<T>(
 		return await runLoad<T>(script, job(target.pid, target.endpoint), timeoutS)
 	} finally {
 		await target.stop()
+	}
+}
+
+/** cortex-stream instances on one database; more than one needs a Postgres URL in `options.db`. */
+export interface Cluster {
+	targets: Target[]
+	stop(): Promise<void>
+}
+
+/**
+ * Starts `instances` cortex-stream servers one after the other (the first creates the schema),
+ * all on the server core, named `<name>-0`, `<name>-1`, ...
+ */
+export async function startCluster(instances: number, options: TargetOptions): Promise<Cluster> {
+	const targets: Target[] = []
+	const stop = async () => {
+		await Promise.all(targets.map((t) => t.stop()))
+	}
+	try {
+		for (let i = 0; i < instances; i++)
+			targets.push(await startTarget('cortex', { ...options, name: `${options.name}-${i}` }))
+	} catch (error) {
+		await stop()
+		throw error
+	}
+	return { targets, stop }
+}
+
+export interface Database {
+	/** The postmaster: the root of every Postgres process, for CPU accounting. */
+	pid: number
+	/** A URL for a new, empty database. */
+	database(): Promise<string>
+	stop(): Promise<void>
+}
+
+/**
+ * A throwaway Postgres cluster (fsync on), pinned with all its processes to the server core:
+ * the server side keeps one core in every configuration, and the load generator's core stays its
+ * own. Backends forked later inherit the postmaster's affinity.
+ */
+export async function startDatabase(): Promise<Database> {
+	const cluster = await startPostgres({ fsync: true })
+	databases.add(cluster)
+	const stop = async () => {
+		databases.delete(cluster)
+		await cluster.stop()
+	}
+	try {
+		const pid = await postmasterPid(await cluster.database())
+		for (const p of processTree(pid))
+			Bun.spawnSync(['taskset', '-a', '-cp', String(SERVER_CORE), String(p)], { stdout: 'ignore' })
+		return { pid, database: () => cluster.database(), stop }
+	} catch (error) {
+		await stop()
+		throw error
+	}
+}
+
+/** Every backend is a child of the postmaster; ask one for its pid and read its parent. */
+async function postmasterPid(url: string): Promise<number> {
+	const sql = new SQL(url, { max: 1 })
+	try {
+		const [{ pid }] = await sql`SELECT pg_backend_pid() AS pid`
+		const status = await Bun.file(`/proc/${pid}/status`).text()
+		const match = /PPid:\s+(\d+)/.exec(status)
+		if (!match) throw new Error(`no parent for Postgres backend ${pid}`)
+		return Number(match[1])
+	} finally {
+		await sql.close()
 	}
 }

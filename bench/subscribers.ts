@@ -5,16 +5,18 @@
  *
  * Opens N raw-socket SSE subscribers on one stream, measures the server's CPU and RSS for them,
  * then publishes at a fixed rate and records publish-to-receive latency. The timestamp travels
- * in the event data (`{"t": <epoch ms>}`, first key) and is all the client parses. Prints one
- * JSON line (FanoutResult) on stdout; progress goes to stderr.
+ * in the event data (`{"t": <epoch ms>}`, first key) and is all the client parses. Against
+ * several instances of one cluster, subscriber i connects to `endpoints[i % n]` and the publisher
+ * to the first, so the other instances' subscribers get every event across the shared database.
+ * Prints one JSON line (FanoutResult) on stdout; progress goes to stderr.
  */
 import { type Endpoint, HttpConn, postRequest } from './http.ts'
 import {
 	type CpuShares,
 	type CpuSnapshot,
-	cpuMicros,
+	cpuMicrosOf,
 	now,
-	rssKiB,
+	rssKiBOf,
 	shares,
 	snapshot,
 } from './proc.ts'
@@ -24,6 +26,11 @@ import { Samples, type Summary } from './stats.ts'
 export interface FanoutJob {
 	endpoint: Endpoint
 	serverPid: number
+	/** Several instances of one cluster, in place of `endpoint` and `serverPid`. */
+	endpoints?: Endpoint[]
+	serverPids?: number[]
+	/** A database server whose process tree's CPU is measured apart (Postgres' postmaster). */
+	databasePid?: number
 	stream: string
 	subscribers: number
 	/** Events per second, published one per request. */
@@ -46,7 +53,11 @@ export interface FanoutResult {
 	publishLatencyMs: Summary
 	deliveredPerS: number
 	latencyMs: Summary
+	/** The same, split by the instance the subscriber is on; the publisher is on the first. */
+	latencyByInstanceMs: Summary[]
+	/** RSS and CPU are summed over the instances. */
 	serverCpuUsPerDelivery: number
+	databaseCpuUsPerDelivery: number
 	cpu: CpuShares
 	/** Publishes whose connection failed: stored or not, unknown. */
 	publishErrors: number
@@ -91,13 +102,21 @@ function parseStamp(buf: Buffer, at: number): number {
 interface SubState extends SseState {
 	carry: Buffer | null
 	frames: number
+	instance: number
 }
 
 export async function runFanout(job: FanoutJob): Promise<FanoutResult> {
-	const { endpoint, serverPid } = job
+	const endpoints = job.endpoints ?? [job.endpoint]
+	const serverPids = job.serverPids ?? [job.serverPid]
+	/** The publisher's instance. */
+	const endpoint = endpoints[0]
+	const instanceOf = (i: number) => i % endpoints.length
 	const path = `/api/streaming/${job.stream}/stream`
 	const publishPath = `/api/${job.stream}/events`
-	const latencies = new Samples(Math.ceil(job.subscribers * job.rate * job.measureS * 1.5) + 1000)
+	const capacity = (subscribers: number) =>
+		Math.ceil(subscribers * job.rate * job.measureS * 1.5) + 1000
+	const latencies = new Samples(capacity(job.subscribers))
+	const byInstance = endpoints.map(() => new Samples(capacity(job.subscribers / endpoints.length)))
 	let recording = false
 	let deliveredInWindow = 0
 
@@ -116,15 +135,20 @@ export async function runFanout(job: FanoutJob): Promise<FanoutResult> {
 			s.frames++
 			if (recording) {
 				deliveredInWindow++
-				latencies.add(received - parseStamp(buf, i + MARK.byteLength))
+				const latency = received - parseStamp(buf, i + MARK.byteLength)
+				latencies.add(latency)
+				byInstance[s.instance].add(latency)
 			}
 		}
 		// What follows the last frame is either the chunk trailer `\r\n` or the start of a frame.
 		if (buf.byteLength - (end + 2) > 2) s.carry = buf.subarray(end + 2)
 	}
 
-	const subscribe = async (): Promise<SseConn> => {
-		const conn = await openSse(endpoint, path, onBody, { state: { carry: null, frames: 0 } })
+	const subscribe = async (i: number): Promise<SseConn> => {
+		const instance = instanceOf(i)
+		const conn = await openSse(endpoints[instance], path, onBody, {
+			state: { carry: null, frames: 0, instance },
+		})
 		const status = await conn.head
 		if (status !== 200) throw new Error(`subscribe answered ${status}`)
 		return conn
@@ -139,32 +163,29 @@ export async function runFanout(job: FanoutJob): Promise<FanoutResult> {
 		if (r.status !== 201) throw new Error(`warm-up publish answered ${r.status}: ${r.body}`)
 	}
 	const warm = await Promise.all(
-		Array.from({ length: 10 }, () =>
-			openSse(endpoint, '/api/streaming/agents/bench-warmup/stream', () => {}),
+		Array.from({ length: 10 }, (_, i) =>
+			openSse(endpoints[instanceOf(i)], '/api/streaming/agents/bench-warmup/stream', () => {}),
 		),
 	)
 	await Promise.all(warm.map((c) => c.head))
 	for (const c of warm) c.socket.end()
 	await Bun.sleep(SETTLE_MS)
 
-	const rssBase = rssKiB(serverPid)
-	const cpuConnect0 = cpuMicros(serverPid)
+	const rssBase = rssKiBOf(serverPids)
+	const cpuConnect0 = cpuMicrosOf(serverPids)
 	const tConnect0 = now()
 	const conns: SseConn[] = []
 	let next = 0
 	await Promise.all(
 		Array.from({ length: CONNECT_CONCURRENCY }, async () => {
-			while (next < job.subscribers) {
-				next++
-				conns.push(await subscribe())
-			}
+			while (next < job.subscribers) conns.push(await subscribe(next++))
 		}),
 	)
 	const connectS = (now() - tConnect0) / 1000
-	const connectCpu = cpuMicros(serverPid) - cpuConnect0
+	const connectCpu = cpuMicrosOf(serverPids) - cpuConnect0
 	log(`${conns.length} subscribers connected in ${connectS.toFixed(2)} s`)
 	await Bun.sleep(SETTLE_MS)
-	const rssIdle = rssKiB(serverPid)
+	const rssIdle = rssKiBOf(serverPids)
 
 	// Publishing: a fixed schedule, one event per request, from a small pool of keep-alive
 	// connections so a slow 201 does not hold back the next tick. A tick with no free connection
@@ -222,13 +243,13 @@ export async function runFanout(job: FanoutJob): Promise<FanoutResult> {
 	for (let seq = 0, due = tStart; ; seq++, due += period) {
 		const t = now()
 		if (!before && t >= tWindow) {
-			before = snapshot(serverPid)
+			before = snapshot(serverPids, job.databasePid)
 			publishedInWindow = published
 			recording = true
 		}
 		if (t >= tEnd) {
 			recording = false
-			after = snapshot(serverPid)
+			after = snapshot(serverPids, job.databasePid)
 			publishedInWindow = published - publishedInWindow
 			break
 		}
@@ -264,7 +285,9 @@ export async function runFanout(job: FanoutJob): Promise<FanoutResult> {
 		publishLatencyMs: publishLatency.summary(),
 		deliveredPerS: deliveries / cpu.seconds,
 		latencyMs: latencies.summary(),
+		latencyByInstanceMs: byInstance.map((l) => l.summary()),
 		serverCpuUsPerDelivery: cpu.serverUs / Math.max(1, deliveries),
+		databaseCpuUsPerDelivery: cpu.databaseUs / Math.max(1, deliveries),
 		cpu,
 		minPerSub: Math.min(...perSub),
 		maxPerSub: Math.max(...perSub),
