@@ -117,7 +117,10 @@ export async function openPostgresStore(
 		await migratePostgres(sql)
 	} catch (error) {
 		await sql.close()
-		throw error
+		const code = (error as { code?: string }).code
+		throw new Error(
+			`the Postgres database at ${redactUrl(url)} cannot be used: ${(error as Error).message}${code ? ` (${code})` : ''}`,
+		)
 	}
 
 	const listeners = new Set<AdvanceListener>()

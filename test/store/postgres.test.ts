@@ -3,6 +3,7 @@ import { SQL } from 'bun'
 import type { NewEvent } from '../../src/events.ts'
 import { openPostgresStore, redactUrl } from '../../src/store/postgres.ts'
 import type { EncodedEvent, Store } from '../../src/store/store.ts'
+import { runCli } from '../helpers.ts'
 import { type PgCluster, startPostgres } from '../postgres.ts'
 
 /** What only the Postgres engine promises: several instances on one database. */
@@ -99,6 +100,31 @@ describe('postgres store: several instances on one database', () => {
 		await using s = await pair()
 		const [x, y] = await Promise.all([s.a.secret('ticket-key'), s.b.secret('ticket-key')])
 		expect(x).toEqual(y)
+	})
+
+	it('refuses to start on a database it cannot reach or a newer build migrated, naming it without its password', async () => {
+		const away = await runCli([
+			'serve',
+			'--db',
+			'postgres://cortex:hunter2@127.0.0.1:1/cortex',
+			'--token',
+			'test-token-0123456789',
+		])
+		expect(away.code).toBe(1)
+		expect(away.stderr).toContain('postgres://cortex:***@127.0.0.1:1/cortex cannot be used')
+		expect(away.stderr + away.stdout).not.toContain('hunter2')
+
+		const url = await pg.database()
+		const admin = new SQL(url, { max: 1 })
+		try {
+			await admin`CREATE TABLE cortex_schema (version integer NOT NULL)`
+			await admin`INSERT INTO cortex_schema (version) VALUES (99)`
+		} finally {
+			await admin.close()
+		}
+		const newer = await runCli(['serve', '--db', url, '--token', 'test-token-0123456789'])
+		expect(newer.code).toBe(1)
+		expect(newer.stderr).toContain('schema version 99, newer than this build knows')
 	})
 
 	it('keeps the password out of the URL it logs', () => {
