@@ -30,6 +30,7 @@ export const feedMessage = (seq: number, stream: string, id: number, event: stri
 	`{"cursor":${seq},"stream":${JSON.stringify(stream)},"id":${id},"event":"${event}","data":${data}}`
 
 const ADVANCED = Promise.resolve<WakeReason>('advance')
+const CLOSED = Promise.resolve<WakeReason>('close')
 
 /** A subscriber as the stall check sees it. */
 export interface Reader {
@@ -48,6 +49,7 @@ export class Channel {
 	/** Highest id this process has seen committed, 0 before the first commit it saw. */
 	lastId = 0
 	subscribers = 0
+	closed = false
 	/** Where each subscriber is and when its client last took a chunk, to find the stalled. */
 	readonly readers = new Set<Reader>()
 	private signal!: Promise<WakeReason>
@@ -79,7 +81,15 @@ export class Channel {
 	 * closes. Checking `lastId` first closes the race between a subscriber's last read and its wait.
 	 */
 	wait(cursor: number): Promise<WakeReason> {
+		// A subscriber that was reading the store while the hub closed must not wait for a wake
+		// that already went by: with a store on the network, that read spans turns of the loop.
+		if (this.closed) return CLOSED
 		return this.lastId > cursor ? ADVANCED : this.signal
+	}
+
+	close() {
+		this.closed = true
+		this.wakeAll('close')
 	}
 
 	wakeAll(reason: WakeReason) {
@@ -179,6 +189,8 @@ export function createHub(store: Store, options: HubOptions): Hub {
 			}
 			channel.subscribers++
 			open++
+			// A request that was on its way in when the hub closed ends at its first wait.
+			if (closed) channel.close()
 			return channel
 		},
 		leave(channel) {
@@ -203,7 +215,7 @@ export function createHub(store: Store, options: HubOptions): Hub {
 			closed = true
 			clearInterval(heartbeat)
 			stopListening()
-			for (const channel of channels.values()) channel.wakeAll('close')
+			for (const channel of channels.values()) channel.close()
 		},
 	}
 }

@@ -20,7 +20,7 @@ afterAll(() => pg?.stop())
 
 const ids = (n: number) => Array.from({ length: n }, (_, i) => i + 1)
 
-describe('several instances on Postgres', () => {
+describe('servers on Postgres', () => {
 	it('delivers what A acknowledged to B exactly once after kill -9 of A, and a client moved from A to B misses nothing', async () => {
 		const db = await pg.database()
 		await using a = await startServer({ dbPath: db, args: ['--retry-ms', '100'] })
@@ -109,5 +109,27 @@ describe('several instances on Postgres', () => {
 		expect(backup.status).toBe(501)
 		expect(((await backup.json()) as { error: { code: string } }).error.code).toBe('not_supported')
 		expect((await fetch(`${b.url}/healthz`)).status).toBe(200)
+	}, 60_000)
+
+	it('ends open streams at once on SIGTERM, even when the last store read was still in flight', async () => {
+		// A read from Postgres spans turns of the event loop: a subscriber that was reading when the
+		// hub closed once waited for a wake that had gone by, and held shutdown for its whole grace.
+		for (let round = 0; round < 4; round++) {
+			await using server = await startServer({ dbPath: await pg.database() })
+			await publish(server, 'agents/a', { event: 'progress' })
+			await using agent = await openStream(server, 'agents/a')
+			await using feed = await RawStream.open(`${server.url}/api/streaming/events`, {
+				...auth(server.token),
+				'last-event-id': '0',
+			})
+			await agent.until((s) => s.events().length === 1)
+			await feed.until((s) => s.events().length === 1)
+			const sent = performance.now()
+			server.proc.kill('SIGTERM')
+			await agent.untilEnded(10_000)
+			await feed.untilEnded(10_000)
+			expect(performance.now() - sent).toBeLessThan(2_000)
+			expect(await server.exited).toBe(0)
+		}
 	}, 60_000)
 })
