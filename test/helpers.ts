@@ -52,8 +52,23 @@ process.on('exit', () => {
  * Starts a real server process on a free port with a SQLite file in a temp dir and waits for
  * its "listening" line. `await using` stops it (SIGKILL) when the test ends.
  */
+/**
+ * `CORTEX_TEST_ENGINE=postgres bun test test/api` runs the API tests with every server on its
+ * own database of one throwaway Postgres cluster instead of a SQLite file. The few tests of what
+ * only a file can do (an online backup copy, the file lock, a size cap checked at each commit)
+ * skip themselves then.
+ */
+export const ENGINE = process.env.CORTEX_TEST_ENGINE === 'postgres' ? 'postgres' : 'sqlite'
+export const onPostgres = ENGINE === 'postgres'
+let sharedPg: Promise<import('./postgres.ts').PgCluster> | undefined
+
 export async function startServer(options: ServerOptions = {}): Promise<TestServer> {
 	let dbPath = options.dbPath
+	if (!dbPath && ENGINE === 'postgres') {
+		const { startPostgres } = await import('./postgres.ts')
+		sharedPg ??= startPostgres({ fsync: false })
+		dbPath = await (await sharedPg).database()
+	}
 	if (!dbPath) {
 		const dir = mkdtempSync(join(tmpdir(), 'cortex-test-'))
 		dirs.push(dir)
