@@ -1,6 +1,15 @@
 import { StreamEndedError } from '../errors.ts'
 import { encodeEvent, isTerminal, type NewEvent } from '../events.ts'
-import type { EncodedEvent, RunStatus, StreamState } from './store.ts'
+import type { AppendResult, EncodedEvent, Idempotency, RunStatus, StreamState } from './store.ts'
+
+/** An append waiting for the group commit that will carry it. */
+export interface Pending {
+	stream: string
+	events: NewEvent[]
+	idempotency?: Idempotency
+	resolve: (result: AppendResult) => void
+	reject: (error: Error) => void
+}
 
 export type RunState = Pick<StreamState, 'lastId' | 'status' | 'executionStart'>
 

@@ -7,7 +7,7 @@ import {
 	StoreUnavailableError,
 } from '../errors.ts'
 import { encodeEvent, type NewEvent, type StoredEvent, type StreamKind } from '../events.ts'
-import { advance, type RunState, stamp } from './advance.ts'
+import { advance, type Pending, type RunState, stamp } from './advance.ts'
 import { migratePostgres } from './postgres-schema.ts'
 import {
 	type AdvanceListener,
@@ -15,7 +15,6 @@ import {
 	type EncodedEvent,
 	type FeedEvent,
 	IDEMPOTENCY_TTL_MS,
-	type Idempotency,
 	type RunStatus,
 	type Store,
 	type StreamState,
@@ -40,14 +39,6 @@ export function redactUrl(url: string) {
 	const parsed = new URL(url)
 	if (parsed.password) parsed.password = '***'
 	return parsed.toString()
-}
-
-interface Pending {
-	stream: string
-	events: NewEvent[]
-	idempotency?: Idempotency
-	resolve: (result: AppendResult) => void
-	reject: (error: Error) => void
 }
 
 interface StreamRow {

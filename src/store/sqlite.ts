@@ -7,8 +7,8 @@ import {
 	InsufficientStorageError,
 	StoreUnavailableError,
 } from '../errors.ts'
-import type { NewEvent, StoredEvent, StreamKind } from '../events.ts'
-import { advance, isWorkflowRun, NEW_RUN, stamp } from './advance.ts'
+import type { StoredEvent, StreamKind } from '../events.ts'
+import { advance, isWorkflowRun, NEW_RUN, type Pending, stamp } from './advance.ts'
 import { checkOwnership, migrate } from './schema.ts'
 import {
 	type AdvanceListener,
@@ -16,7 +16,6 @@ import {
 	type EncodedEvent,
 	type FrameRow,
 	IDEMPOTENCY_TTL_MS,
-	type Idempotency,
 	type RunStatus,
 	type Store,
 	type StreamState,
@@ -36,14 +35,6 @@ const PRUNE_BATCH = 1000
 
 interface Row extends StreamState {
 	key: number
-}
-
-interface Pending {
-	stream: string
-	events: NewEvent[]
-	idempotency?: Idempotency
-	resolve: (result: AppendResult) => void
-	reject: (error: Error) => void
 }
 
 /**
