@@ -2,6 +2,7 @@ import { describe, expect, it } from 'bun:test'
 import { join } from 'node:path'
 import pkg from '../package.json'
 import { openStream, publish, ROOT, startServer } from './helpers.ts'
+import { startPostgres } from './postgres.ts'
 
 const BINARY = join(ROOT, 'dist/cortex-stream')
 
@@ -32,4 +33,18 @@ describe('the compiled binary', () => {
 			'retry: 1000\n\nid: 1\nevent: progress\ndata: {"progress":0.5}\n\nid: 2\nevent: complete\ndata: {"result":"ok"}\n\n',
 		)
 	}, 120_000)
+
+	// The binary is the one the test above built.
+	it('runs on Postgres too: the SQL client is part of the runtime, not a dependency', async () => {
+		await using pg = await startPostgres({ fsync: false })
+		const db = await pg.database()
+		await using a = await startServer({ command: [BINARY], dbPath: db })
+		await using b = await startServer({ command: [BINARY], dbPath: db })
+		await using stream = await openStream(b, 'agents/bin')
+		expect(
+			(await publish(a, 'agents/bin', { event: 'complete', data: { result: 'ok' } })).status,
+		).toBe(201)
+		await stream.untilEnded()
+		expect(stream.text).toBe('retry: 1000\n\nid: 1\nevent: complete\ndata: {"result":"ok"}\n\n')
+	}, 60_000)
 })
