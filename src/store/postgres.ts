@@ -87,8 +87,11 @@ const toEvent = (r: EventRow): StoredEvent => ({
  * Ids: an append locks its stream's row (`SELECT ... FOR UPDATE`) and takes the ids after its
  * `last_id` in the same transaction that inserts the events, so ids stay gapless and every
  * stream commits in id order whichever instance writes. The global cursor (`seq`, for the
- * feed) is taken the same way from one row, locked last and only for the end of the
- * transaction, so commits that append are ordered cluster-wide too. Requests that arrive
+ * feed) is taken the same way from one row, locked last, for the insert of the events and the
+ * COMMIT only. That lock makes every appending commit in the cluster wait for the one before
+ * it, the cost the notification below avoids adding twice; a gapless cursor in commit order
+ * needs it: numbers from a sequence commit out of order, and a feed reader would pass one
+ * still in flight and never see it. Requests that arrive
  * together share one transaction (group commit); the `201` follows the COMMIT, which with
  * Postgres' default `synchronous_commit = on` has reached the disk.
  *
@@ -227,38 +230,6 @@ export async function openPostgresStore(
 				}
 				if (accepted.length === 0) return
 
-				const total = accepted.reduce((n, a) => n + a.events.length, 0)
-				const [{ value }] = await tx`UPDATE cortex_meta SET value = value + ${total}
-					WHERE key = 'last_seq' RETURNING value`
-				let seq = Number(value) - total
-				const cols = {
-					stream: [] as string[],
-					id: [] as number[],
-					seq: [] as number[],
-					type: [] as string[],
-					data: [] as string[],
-				}
-				for (const a of accepted) {
-					const stored = stamp(a.events, a.firstId, seq + 1, now)
-					seq += stored.length
-					outcomes[a.index] = {
-						result: { ids: stored.map((e) => e.id), replayed: false },
-						stored,
-					}
-					for (const e of stored) {
-						cols.stream.push(a.key)
-						cols.id.push(e.id)
-						cols.seq.push(e.seq)
-						cols.type.push(e.event)
-						cols.data.push(e.data)
-					}
-				}
-				committedSeq = seq
-				await tx`INSERT INTO cortex_events (stream, id, seq, type, data, created_at)
-					SELECT stream, id, seq, type, data, ${now} FROM unnest(
-						${sql.array(cols.stream, 'INT8')}::bigint[], ${sql.array(cols.id, 'INT8')}::bigint[],
-						${sql.array(cols.seq, 'INT8')}::bigint[], ${sql.array(cols.type, 'TEXT')}::text[],
-						${sql.array(cols.data, 'TEXT')}::text[]) AS e(stream, id, seq, type, data)`
 				const touched = [...states]
 				await tx`UPDATE cortex_streams s SET last_id = v.last_id, status = v.status,
 					execution_start = v.execution_start, updated_at = ${now}
@@ -306,6 +277,40 @@ export async function openPostgresStore(
 						) AS k(stream, key, fingerprint, first_id, count)
 						ON CONFLICT (stream, key) DO UPDATE SET fingerprint = excluded.fingerprint,
 							first_id = excluded.first_id, count = excluded.count, created_at = excluded.created_at`
+				// Last, the global cursor: its row lock orders every appending commit in the cluster, so it
+				// is held only for the insert of the events and the COMMIT.
+				const total = accepted.reduce((n, a) => n + a.events.length, 0)
+				const [{ value }] = await tx`UPDATE cortex_meta SET value = value + ${total}
+					WHERE key = 'last_seq' RETURNING value`
+				let seq = Number(value) - total
+				const cols = {
+					stream: [] as string[],
+					id: [] as number[],
+					seq: [] as number[],
+					type: [] as string[],
+					data: [] as string[],
+				}
+				for (const a of accepted) {
+					const stored = stamp(a.events, a.firstId, seq + 1, now)
+					seq += stored.length
+					outcomes[a.index] = {
+						result: { ids: stored.map((e) => e.id), replayed: false },
+						stored,
+					}
+					for (const e of stored) {
+						cols.stream.push(a.key)
+						cols.id.push(e.id)
+						cols.seq.push(e.seq)
+						cols.type.push(e.event)
+						cols.data.push(e.data)
+					}
+				}
+				committedSeq = seq
+				await tx`INSERT INTO cortex_events (stream, id, seq, type, data, created_at)
+					SELECT stream, id, seq, type, data, ${now} FROM unnest(
+						${sql.array(cols.stream, 'INT8')}::bigint[], ${sql.array(cols.id, 'INT8')}::bigint[],
+						${sql.array(cols.seq, 'INT8')}::bigint[], ${sql.array(cols.type, 'TEXT')}::text[],
+						${sql.array(cols.data, 'TEXT')}::text[]) AS e(stream, id, seq, type, data)`
 			})
 		} catch (error) {
 			const failure = new StoreUnavailableError(
