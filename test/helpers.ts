@@ -1,8 +1,10 @@
+import { afterAll, beforeAll } from 'bun:test'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import type { Subprocess } from 'bun'
 import { EventSource } from 'eventsource'
+import { startPostgres } from './postgres.ts'
 
 export const ROOT = resolve(import.meta.dir, '..')
 export const MAIN = join(ROOT, 'src/main.ts')
@@ -65,7 +67,6 @@ let sharedPg: Promise<import('./postgres.ts').PgCluster> | undefined
 export async function startServer(options: ServerOptions = {}): Promise<TestServer> {
 	let dbPath = options.dbPath
 	if (!dbPath && ENGINE === 'postgres') {
-		const { startPostgres } = await import('./postgres.ts')
 		sharedPg ??= startPostgres({ fsync: false })
 		dbPath = await (await sharedPg).database()
 	}
@@ -384,5 +385,20 @@ export function publishUntilStopped(server: TestServer, stream: string, clients:
 			await done
 		},
 		done,
+	}
+}
+
+/** One throwaway Postgres cluster for the calling test file: started before its tests, stopped after. */
+export function clusterForFile(): Pick<import('./postgres.ts').PgCluster, 'database'> {
+	let cluster: import('./postgres.ts').PgCluster | undefined
+	beforeAll(async () => {
+		cluster = await startPostgres({ fsync: false })
+	}, 60_000)
+	afterAll(() => cluster?.stop())
+	return {
+		database() {
+			if (!cluster) throw new Error('the cluster starts in beforeAll; call database() from a test')
+			return cluster.database()
+		},
 	}
 }

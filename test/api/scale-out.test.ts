@@ -1,6 +1,7 @@
-import { afterAll, beforeAll, describe, expect, it } from 'bun:test'
+import { describe, expect, it } from 'bun:test'
 import {
 	auth,
+	clusterForFile,
 	eventually,
 	openStream,
 	publish,
@@ -9,14 +10,9 @@ import {
 	startServer,
 	watch,
 } from '../helpers.ts'
-import { type PgCluster, startPostgres } from '../postgres.ts'
 
 /** Two server processes on one Postgres database, as behind a load balancer. */
-let pg: PgCluster
-beforeAll(async () => {
-	pg = await startPostgres({ fsync: false })
-}, 60_000)
-afterAll(() => pg?.stop())
+const pg = clusterForFile()
 
 const ids = (n: number) => Array.from({ length: n }, (_, i) => i + 1)
 

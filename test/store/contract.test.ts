@@ -1,12 +1,11 @@
-import { afterAll, beforeAll, describe, expect, it } from 'bun:test'
+import { afterAll, describe, expect, it } from 'bun:test'
 import { join } from 'node:path'
 import { IdempotencyConflictError, StreamEndedError } from '../../src/errors.ts'
 import { encodeEvent, type NewEvent } from '../../src/events.ts'
 import { openPostgresStore } from '../../src/store/postgres.ts'
 import { openSqliteStore } from '../../src/store/sqlite.ts'
 import type { EncodedEvent, Store } from '../../src/store/store.ts'
-import { tempDir } from '../helpers.ts'
-import { type PgCluster, startPostgres } from '../postgres.ts'
+import { clusterForFile, tempDir } from '../helpers.ts'
 
 /**
  * The store contract: what the rest of the server relies on, run against both engines. Each
@@ -19,11 +18,7 @@ interface Engine {
 	open(location: string): Promise<Store>
 }
 
-let pg: PgCluster
-beforeAll(async () => {
-	pg = await startPostgres({ fsync: false })
-}, 60_000)
-afterAll(() => pg?.stop())
+const pg = clusterForFile()
 
 const dirs: Array<{ [Symbol.dispose](): void }> = []
 afterAll(() => {

@@ -1,17 +1,12 @@
-import { afterAll, beforeAll, describe, expect, it } from 'bun:test'
+import { describe, expect, it } from 'bun:test'
 import { SQL } from 'bun'
 import type { NewEvent } from '../../src/events.ts'
 import { openPostgresStore, redactUrl } from '../../src/store/postgres.ts'
 import type { EncodedEvent, Store } from '../../src/store/store.ts'
-import { runCli } from '../helpers.ts'
-import { type PgCluster, startPostgres } from '../postgres.ts'
+import { clusterForFile, runCli } from '../helpers.ts'
 
 /** What only the Postgres engine promises: several instances on one database. */
-let pg: PgCluster
-beforeAll(async () => {
-	pg = await startPostgres({ fsync: false })
-}, 60_000)
-afterAll(() => pg?.stop())
+const pg = clusterForFile()
 
 const progress = (n: number): NewEvent[] =>
 	Array.from({ length: n }, (_, i) => ({ event: 'progress', data: `{"i":${i}}` }))
