@@ -345,6 +345,16 @@ export async function stalledClient(server: TestServer, path: string) {
 	return socket
 }
 
+/** Waits until the server dropped the one stalled client and closed its stream, one left open. */
+export async function untilStalledDropped(server: TestServer, what: string) {
+	await eventually(
+		async () => (await metric(server, 'cortex_slow_subscribers_dropped_total')) === 1,
+		10_000,
+		'the drop',
+	)
+	await eventually(async () => (await metric(server, 'cortex_open_streams')) === 1, 10_000, what)
+}
+
 /** An EventSource from the `eventsource` package, sending the token as a header. */
 export function watch(server: TestServer, stream: string) {
 	const seen: Array<{ id: string; type: string; data: string }> = []

@@ -132,7 +132,7 @@ describe('the dashboard feed over WebSocket', () => {
 
 describe('a feed client that stops reading', () => {
 	it('is dropped once a whole tail waits for it, and the other feeds go on', async () => {
-		const { eventually, metric, stalledClient } = await import('../helpers.ts')
+		const { eventually, metric, stalledClient, untilStalledDropped } = await import('../helpers.ts')
 		await using server = await startServer({ args: ['--heartbeat-ms', '100'] })
 		const socket = await stalledClient(server, '/api/streaming/events')
 		await using reading = await RawStream.open(feedUrl(server.url), auth())
@@ -149,16 +149,7 @@ describe('a feed client that stops reading', () => {
 			20_000,
 			'every event on the reading feed',
 		)
-		await eventually(
-			async () => (await metric(server, 'cortex_slow_subscribers_dropped_total')) === 1,
-			10_000,
-			'the drop',
-		)
-		await eventually(
-			async () => (await metric(server, 'cortex_open_streams')) === 1,
-			10_000,
-			'the stalled feed to close',
-		)
+		await untilStalledDropped(server, 'the stalled feed to close')
 		expect(reading.done).toBe(false)
 		socket.destroy()
 	}, 30_000)

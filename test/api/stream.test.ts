@@ -9,6 +9,7 @@ import {
 	stalledClient,
 	startServer,
 	streamUrl,
+	untilStalledDropped,
 } from '../helpers.ts'
 
 describe('the wire format of the brief', () => {
@@ -352,16 +353,7 @@ describe('keeping a stream alive', () => {
 			20_000,
 			'the reading client to get every event',
 		)
-		await eventually(
-			async () => (await metric(server, 'cortex_slow_subscribers_dropped_total')) === 1,
-			10_000,
-			'the drop',
-		)
-		await eventually(
-			async () => (await metric(server, 'cortex_open_streams')) === 1,
-			10_000,
-			'the stalled stream to close',
-		)
+		await untilStalledDropped(server, 'the stalled stream to close')
 		// The server closed the connection: reading what it had sent ends at the close.
 		socket.resume()
 		await eventually(() => closed, 10_000, 'the stalled connection to close')
