@@ -320,11 +320,21 @@ export async function rawHttp(
 }
 
 /** Runs the CLI from source; resolves with its exit code and output. */
-export async function runCli(args: string[], env: Record<string, string> = {}, stdin?: string) {
-	const proc = Bun.spawn([process.execPath, MAIN, ...args], {
-		cwd: ROOT,
+export const runCli = (args: string[], env: Record<string, string> = {}, stdin?: string) =>
+	runProcess([process.execPath, MAIN, ...args], {
 		env: { ...process.env, CORTEX_TOKEN: '', ...env },
-		stdin: stdin === undefined ? 'ignore' : new Blob([stdin]),
+		stdin,
+	})
+
+/** Runs a command to its end; returns its exit code and everything it printed. */
+export async function runProcess(
+	argv: string[],
+	options: { cwd?: string; env?: Record<string, string | undefined>; stdin?: string } = {},
+) {
+	const proc = Bun.spawn(argv, {
+		cwd: options.cwd ?? ROOT,
+		env: options.env ?? process.env,
+		stdin: options.stdin === undefined ? 'ignore' : new Blob([options.stdin]),
 		stdout: 'pipe',
 		stderr: 'pipe',
 	})

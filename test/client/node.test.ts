@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'bun:test'
 import { join } from 'node:path'
-import { ROOT, startServer, tempDir } from '../helpers.ts'
+import { ROOT, runProcess, startServer, tempDir } from '../helpers.ts'
 
 const SCRIPT = `
 import { publish, subscribe, Publisher } from './client.mjs'
@@ -34,16 +34,11 @@ describe('the client under Node.js', () => {
 		expect(build.exitCode).toBe(0)
 		await Bun.write(join(dir.path, 'run.mjs'), SCRIPT)
 		await using server = await startServer()
-		const node = Bun.spawn(['node', 'run.mjs', server.url, server.token], {
-			cwd: dir.path,
-			stdout: 'pipe',
-			stderr: 'pipe',
-		})
-		const [code, out, err] = await Promise.all([
-			node.exited,
-			new Response(node.stdout).text(),
-			new Response(node.stderr).text(),
-		])
+		const {
+			code,
+			stdout: out,
+			stderr: err,
+		} = await runProcess(['node', 'run.mjs', server.url, server.token], { cwd: dir.path })
 		expect(err).toBe('')
 		expect(code).toBe(0)
 		const result = JSON.parse(out)
