@@ -47,18 +47,36 @@ export function advance(stream: string, state: RunState, events: NewEvent[]): Ru
 	return { lastId, status, executionStart }
 }
 
-const encoder = new TextEncoder()
-
-/** The events of one append as stored: ids and global cursors from the first ones on, framed. */
+/**
+ * The events of one append as stored: ids and global cursors from the first ones on, framed.
+ * The frames are encoded in one go, as adjacent views of one buffer (see `adjacent`).
+ */
 export function stamp(events: NewEvent[], firstId: number, firstSeq: number, now: number) {
-	return events.map(
-		(e, i): EncodedEvent => ({
+	const texts = events.map((e, i) => encodeEvent(firstId + i, e.event, e.data))
+	const bytes = Buffer.from(texts.length === 1 ? texts[0] : texts.join(''))
+	let offset = 0
+	return events.map((e, i): EncodedEvent => {
+		const start = offset
+		offset += Buffer.byteLength(texts[i])
+		return {
 			id: firstId + i,
 			seq: firstSeq + i,
 			event: e.event,
 			data: e.data,
 			createdAt: now,
-			frame: encoder.encode(encodeEvent(firstId + i, e.event, e.data)),
-		}),
-	)
+			frame: bytes.subarray(start, offset),
+		}
+	})
+}
+
+/** The frames of consecutive stored events as one byte range, without a copy when they are adjacent. */
+export function adjacent(events: EncodedEvent[]): Uint8Array {
+	const first = events[0].frame
+	const last = events[events.length - 1].frame
+	const length = last.byteOffset + last.byteLength - first.byteOffset
+	let total = 0
+	for (const e of events) total += e.frame.byteLength
+	return first.buffer === last.buffer && total === length
+		? new Uint8Array(first.buffer, first.byteOffset, length)
+		: Buffer.concat(events.map((e) => e.frame))
 }

@@ -25,6 +25,8 @@ export const CHANNEL = 'cortex_stream'
 /** How often an instance looks for commits whose notification it missed (a reconnect, say). */
 export const CATCH_UP_MS = 1_000
 /** Events per read when an instance hands other instances' commits to its hub. */
+/** Rows per query of a replay. */
+const FRAMES_PAGE = 1024
 const PUMP_BATCH = 4096
 const PRUNE_BATCH = 1000
 const SIZE_EVERY_MS = 10_000
@@ -438,11 +440,27 @@ export async function openPostgresStore(
 			return (await readRows(stream, afterId, limit)).map(toEvent)
 		},
 
-		async readFrames(stream, afterId, limit) {
-			return (await readRows(stream, afterId, limit)).map((r) => {
-				const id = Number(r.id)
-				return { id, frame: encoder.encode(encodeEvent(id, r.type, r.data)) }
-			})
+		async readFrames(stream, afterId, limit, maxBytes) {
+			const frames: Uint8Array[] = []
+			let bytes = 0
+			let lastId = afterId
+			// In pages, so a stream of large events is not read far past `maxBytes`.
+			while (frames.length < limit) {
+				const page = Math.min(FRAMES_PAGE, limit - frames.length)
+				const rows = await readRows(stream, lastId, page)
+				for (const r of rows) {
+					const id = Number(r.id)
+					const frame = encoder.encode(encodeEvent(id, r.type, r.data))
+					if (frames.length > 0 && bytes + frame.byteLength > maxBytes)
+						return { lastId, count: frames.length, bytes: Buffer.concat(frames) }
+					frames.push(frame)
+					bytes += frame.byteLength
+					lastId = id
+				}
+				if (rows.length < page) break
+			}
+			if (frames.length === 0) return undefined
+			return { lastId, count: frames.length, bytes: Buffer.concat(frames) }
 		},
 
 		readAll: readAllRows,

@@ -9,26 +9,18 @@ import {
 } from '../errors.ts'
 import type { StoredEvent, StreamKind } from '../events.ts'
 import { advance, isWorkflowRun, NEW_RUN, type Pending, stamp } from './advance.ts'
+import { asBuffer, eachEvent, nextFrame, skipFrames, toChunks } from './chunks.ts'
 import { checkOwnership, migrate } from './schema.ts'
 import {
 	type AdvanceListener,
 	type AppendResult,
 	type EncodedEvent,
-	type FrameRow,
+	type FeedEvent,
 	IDEMPOTENCY_TTL_MS,
 	type RunStatus,
 	type Store,
 	type StreamState,
 } from './store.ts'
-
-/**
- * An event's `data`, cut from its stored frame `id: <id>\nevent: <type>\ndata: <data>\n\n`
- * (19 bytes of field names and line ends before the data, 2 after). Keeping it apart as well
- * would double the file: 100,000 small progress events take 104 bytes each without frames,
- * 202 with `data` kept twice, 144 this way.
- */
-const DATA =
-	'CAST(substr(frame, 20 + length(id) + length(type), length(frame) - 21 - length(id) - length(type)) AS TEXT)'
 
 /** Events deleted per transaction when pruning. */
 const PRUNE_BATCH = 1000
@@ -36,6 +28,17 @@ const PRUNE_BATCH = 1000
 interface Row extends StreamState {
 	key: number
 }
+
+interface ChunkRow {
+	first_id: number
+	last_id: number
+	last_seq: number
+	created_at: number
+	frames: Uint8Array
+}
+
+/** The first seq of a chunk: its ids and seqs both run without gaps. */
+const firstSeq = (c: ChunkRow) => c.last_seq - (c.last_id - c.first_id)
 
 /**
  * The embedded engine: one SQLite file in WAL mode.
@@ -101,18 +104,22 @@ export function openSqliteStore(path: string, options: { maxBytes?: number } = {
 		updateStream: db.query<never, [number, string, number, number, number]>(
 			'UPDATE streams SET last_id = ?, status = ?, execution_start = ?, updated_at = ? WHERE key = ?',
 		),
-		insertEvent: db.query<never, [number, number, number, string, number, Uint8Array]>(
-			'INSERT INTO events (stream, id, seq, type, created_at, frame) VALUES (?, ?, ?, ?, ?, ?)',
+		insertChunk: db.query<
+			never,
+			[number, number, number, number, number, number | null, Uint8Array]
+		>(
+			`INSERT INTO chunks (stream, last_id, first_id, last_seq, created_at, last_end, frames)
+			 VALUES (?, ?, ?, ?, ?, ?, ?)`,
 		),
-		read: db.query<[number, number, string, string, number], [number, number, number, number]>(
-			`SELECT id, seq, type, ${DATA}, created_at FROM events WHERE stream = ? AND id > ? AND id <= ? ORDER BY id LIMIT ?`,
+		// Iterated, so a read stops at its limit: the chunks holding ids from..to of one stream.
+		chunks: db.query<ChunkRow, [number, number, number]>(
+			`SELECT first_id, last_id, last_seq, created_at, frames FROM chunks
+			 WHERE stream = ? AND last_id > ? AND first_id <= ? ORDER BY last_id`,
 		),
-		readFrames: db.query<[number, Uint8Array], [number, number, number, number]>(
-			'SELECT id, frame FROM events WHERE stream = ? AND id > ? AND id <= ? ORDER BY id LIMIT ?',
-		),
-		readAll: db.query<[number, number, string, string, number, string], [number, number, number]>(
-			`SELECT e.id, e.seq, e.type, ${DATA}, e.created_at, s.name FROM events e JOIN streams s ON s.key = e.stream
-			 WHERE e.seq > ? AND e.seq <= ? ORDER BY e.seq LIMIT ?`,
+		chunksAll: db.query<ChunkRow & { name: string }, [number, number]>(
+			`SELECT c.first_id, c.last_id, c.last_seq, c.created_at, c.frames, s.name
+			 FROM chunks c JOIN streams s ON s.key = c.stream
+			 WHERE c.last_seq > ? AND c.last_seq <= ? ORDER BY c.last_seq`,
 		),
 		findKey: db.query<
 			{ fingerprint: string; first_id: number; count: number; created_at: number },
@@ -125,18 +132,26 @@ export function openSqliteStore(path: string, options: { maxBytes?: number } = {
 			 VALUES (?, ?, ?, ?, ?, ?)`,
 		),
 		expireKeys: db.query<never, [number]>('DELETE FROM idempotency_keys WHERE created_at < ?'),
-		lastEndBefore: db.query<{ id: number | null }, [number, number, number]>(
-			`SELECT max(id) AS id FROM events WHERE stream = ? AND id >= ? AND created_at < ?
-			 AND type IN ('complete', 'failed', 'cancelled')`,
+		lastEndBefore: db.query<{ id: number | null }, [number, number]>(
+			'SELECT max(last_end) AS id FROM chunks WHERE stream = ? AND created_at < ?',
 		),
-		deleteRange: db.query<never, [number, number, number]>(
-			'DELETE FROM events WHERE stream = ? AND id >= ? AND id <= ?',
+		deleteChunks: db.query<never, [number, number]>(
+			'DELETE FROM chunks WHERE stream = ? AND last_id <= ?',
+		),
+		chunkAt: db.query<
+			{ first_id: number; last_id: number; last_end: number | null; frames: Uint8Array },
+			[number, number, number]
+		>(
+			'SELECT first_id, last_id, last_end, frames FROM chunks WHERE stream = ? AND first_id <= ? AND last_id > ?',
+		),
+		trimChunk: db.query<never, [number, number | null, Uint8Array, number, number]>(
+			'UPDATE chunks SET first_id = ?, last_end = ?, frames = ? WHERE stream = ? AND last_id = ?',
 		),
 		setFirstId: db.query<never, [number, string, number]>(
 			'UPDATE streams SET first_id = ?, snapshot = ? WHERE key = ?',
 		),
 		oldest: db.query<{ seq: number; created_at: number }, []>(
-			'SELECT seq, created_at FROM events WHERE seq = (SELECT min(seq) FROM events)',
+			'SELECT last_seq - (last_id - first_id) AS seq, created_at FROM chunks ORDER BY last_seq LIMIT 1',
 		),
 		getSecret: db.query<{ value: Uint8Array }, [string]>(
 			'SELECT value FROM secrets WHERE name = ?',
@@ -179,6 +194,12 @@ export function openSqliteStore(path: string, options: { maxBytes?: number } = {
 
 	const publicState = ({ key: _, ...state }: Row): StreamState => state
 
+	/** The ids a read of `limit` events after `afterId` covers: from + 1 to `to`, all kept. */
+	const range = (row: Row, afterId: number, limit: number) => {
+		const from = Math.max(afterId, row.firstId - 1)
+		return [from, Math.min(row.lastId, from + limit)] as const
+	}
+
 	/** Applies one request to the working copy of its stream; throws if the request is refused. */
 	function apply(req: Pending, row: Row | undefined, seq: number, now: number) {
 		const stream = req.stream
@@ -189,7 +210,8 @@ export function openSqliteStore(path: string, options: { maxBytes?: number } = {
 		if (!row)
 			next.key = (q.insertStream.get(stream, 0, 'running', 1, now, now) as { key: number }).key
 		const stored = stamp(req.events, (row?.lastId ?? 0) + 1, seq + 1, now)
-		for (const e of stored) q.insertEvent.run(next.key, e.id, e.seq, e.event, now, e.frame)
+		for (const c of toChunks(stored))
+			q.insertChunk.run(next.key, c.lastId, c.firstId, c.lastSeq, now, c.lastEnd, c.frames)
 		seq += stored.length
 		next.updatedAt = now
 		q.updateStream.run(next.lastId, next.status, next.executionStart, now, next.key)
@@ -343,35 +365,71 @@ export function openSqliteStore(path: string, options: { maxBytes?: number } = {
 		},
 
 		async read(stream, afterId, limit) {
+			const out: StoredEvent[] = []
 			const row = visible.get(stream)
-			if (!row || afterId >= row.lastId) return []
-			const found = q.read.values(row.key, afterId, row.lastId, limit)
-			const out: StoredEvent[] = new Array(found.length)
-			for (let i = 0; i < found.length; i++) {
-				const r = found[i] as [number, number, string, string, number]
-				out[i] = { id: r[0], seq: r[1], event: r[2], data: r[3], createdAt: r[4] }
+			if (!row) return out
+			const [from, to] = range(row, afterId, limit)
+			for (const c of q.chunks.iterate(row.key, from, to)) {
+				const seq = firstSeq(c) - c.first_id
+				eachEvent(
+					c.frames,
+					c.first_id,
+					Math.max(from + 1, c.first_id),
+					Math.min(to, c.last_id),
+					(id, event, data) =>
+						out.push({ id, seq: seq + id, event, data, createdAt: c.created_at }),
+				)
 			}
 			return out
 		},
 
-		async readFrames(stream, afterId, limit) {
+		async readFrames(stream, afterId, limit, maxBytes) {
 			const row = visible.get(stream)
-			if (!row || afterId >= row.lastId) return []
-			const found = q.readFrames.values(row.key, afterId, row.lastId, limit)
-			const out: FrameRow[] = new Array(found.length)
-			for (let i = 0; i < found.length; i++) {
-				const r = found[i] as [number, Uint8Array]
-				out[i] = { id: r[0], frame: r[1] }
+			if (!row) return undefined
+			const [from, to] = range(row, afterId, limit)
+			const parts: Uint8Array[] = []
+			let bytes = 0
+			let lastId = from
+			for (const c of q.chunks.iterate(row.key, from, to)) {
+				const frames = asBuffer(c.frames)
+				const start = skipFrames(frames, 0, lastId + 1 - c.first_id)
+				const stop = Math.min(to, c.last_id)
+				let end = start
+				if (stop === c.last_id && bytes + frames.byteLength - start <= maxBytes) {
+					end = frames.byteLength
+					lastId = stop
+				} else
+					for (; lastId < stop; lastId++) {
+						const next = nextFrame(frames, end)
+						// The first event goes whatever its size, so a replay always moves on.
+						if (bytes + next - start > maxBytes && bytes + end - start > 0) break
+						end = next
+					}
+				if (end > start) parts.push(frames.subarray(start, end))
+				bytes += end - start
+				if (lastId < stop) break
 			}
-			return out
+			if (lastId === from) return undefined
+			return {
+				lastId,
+				count: lastId - from,
+				bytes: parts.length === 1 ? parts[0] : Buffer.concat(parts),
+			}
 		},
 
 		async readAll(afterSeq, limit) {
-			if (afterSeq >= visibleSeq) return []
-			return q.readAll.values(afterSeq, visibleSeq, limit).map((value) => {
-				const r = value as [number, number, string, string, number, string]
-				return { id: r[0], seq: r[1], event: r[2], data: r[3], createdAt: r[4], stream: r[5] }
-			})
+			const out: FeedEvent[] = []
+			if (afterSeq >= visibleSeq) return out
+			for (const c of q.chunksAll.iterate(afterSeq, visibleSeq)) {
+				const seq = firstSeq(c) - c.first_id
+				const fromId = c.first_id + Math.max(0, afterSeq + 1 - firstSeq(c))
+				const toId = Math.min(c.last_id, fromId + (limit - out.length) - 1)
+				eachEvent(c.frames, c.first_id, fromId, toId, (id, event, data) =>
+					out.push({ id, seq: seq + id, event, data, createdAt: c.created_at, stream: c.name }),
+				)
+				if (out.length >= limit) break
+			}
+			return out
 		},
 
 		async cursor() {
@@ -405,7 +463,7 @@ export function openSqliteStore(path: string, options: { maxBytes?: number } = {
 						found.push({ stream: row.name, upToId: row.lastId })
 					continue
 				}
-				const end = q.lastEndBefore.get(row.key, row.firstId, cutoff)?.id
+				const end = q.lastEndBefore.get(row.key, cutoff)?.id
 				if (end) found.push({ stream: row.name, upToId: end })
 			}
 			return found
@@ -420,7 +478,19 @@ export function openSqliteStore(path: string, options: { maxBytes?: number } = {
 				const to = Math.min(upToId, row.firstId + PRUNE_BATCH - 1)
 				db.exec('BEGIN IMMEDIATE')
 				try {
-					q.deleteRange.run(row.key, row.firstId, to)
+					q.deleteChunks.run(row.key, to)
+					// The chunk holding both `to` and later events keeps only the later ones.
+					const cut = q.chunkAt.get(row.key, to, to)
+					if (cut)
+						q.trimChunk.run(
+							to + 1,
+							cut.last_end !== null && cut.last_end > to ? cut.last_end : null,
+							asBuffer(cut.frames).subarray(
+								skipFrames(asBuffer(cut.frames), 0, to + 1 - cut.first_id),
+							),
+							row.key,
+							cut.last_id,
+						)
 					q.setFirstId.run(to + 1, snapshot, row.key)
 					db.exec('COMMIT')
 				} catch (error) {

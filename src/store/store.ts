@@ -43,10 +43,12 @@ export interface EncodedEvent extends StoredEvent {
 	frame: Uint8Array
 }
 
-/** What a replay needs of an event: its id and its stored frame. */
-export interface FrameRow {
-	id: number
-	frame: Uint8Array
+/** Consecutive events' stored frames, back to back: what a replay sends. */
+export interface FrameBlock {
+	/** The id of the last event in `bytes`. */
+	lastId: number
+	count: number
+	bytes: Uint8Array
 }
 
 /** Called after each commit with the events it made durable, in commit order. */
@@ -64,8 +66,16 @@ export interface Store {
 	append(stream: string, events: NewEvent[], idempotency?: Idempotency): Promise<AppendResult>
 	/** Up to `limit` events with id greater than `afterId`, in id order. */
 	read(stream: string, afterId: number, limit: number): Promise<StoredEvent[]>
-	/** The same events as `read`, as their stored frames: a replay sends them without encoding. */
-	readFrames(stream: string, afterId: number, limit: number): Promise<FrameRow[]>
+	/**
+	 * The same events as `read`, as their stored frames: a replay sends them without encoding.
+	 * Stops before `maxBytes`, but always holds the first event; undefined when there is none.
+	 */
+	readFrames(
+		stream: string,
+		afterId: number,
+		limit: number,
+		maxBytes: number,
+	): Promise<FrameBlock | undefined>
 	/** Up to `limit` events of every stream with `seq` greater than `afterSeq`, in commit order. */
 	readAll(afterSeq: number, limit: number): Promise<FeedEvent[]>
 	/** The global cursor: the `seq` of the last durable event. */

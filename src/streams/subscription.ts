@@ -5,8 +5,8 @@ import { concatBytes, encodeRetry, encodeUnnumbered, HEARTBEAT, toBytes } from '
 
 /**
  * Events per store read of a subscriber behind the shared tail. Large reads make a replay fast
- * (`bun run bench resume`: 512 gave 1.25M events/s, 4096 gives 1.55M); a subscriber whose
- * events are large reads fewer, so a read stays near one chunk.
+ * (`bun run bench resume`: 512 gave 1.25M events/s, 4096 gives 1.55M); a read also stops at
+ * CHUNK_BYTES, so large events make smaller reads.
  */
 export const READ_BATCH = 4096
 /** A chunk stops growing past this, so one subscriber holds little however far behind it is. */
@@ -76,7 +76,6 @@ export async function* follow(
 	try {
 		yield toBytes(encodeRetry(retryMs) + (gap ? encodeUnnumbered('gap', gap) : ''))
 		let cursor = afterId
-		let batch = READ_BATCH
 		while (!signal.aborted && !hub.closed) {
 			let chunk: Uint8Array | undefined
 			let count = 0
@@ -100,18 +99,14 @@ export async function* follow(
 				cursor = taken[count - 1].id
 				mayEnd = taken[count - 1].terminal
 			} else if (start === -1) {
-				const events = await store.readFrames(stream, cursor, batch)
-				let bytes = 0
-				while (count < events.length && bytes < CHUNK_BYTES)
-					bytes += events[count++].frame.byteLength
-				if (count > 0) {
-					cursor = events[count - 1].id
+				const block = await store.readFrames(stream, cursor, READ_BATCH, CHUNK_BYTES)
+				if (block) {
+					chunk = block.bytes
+					count = block.count
+					cursor = block.lastId
 					// Stored frames carry no type; the state knows whether the last one ended the run.
 					mayEnd = true
-					chunk = concatBytes(events.slice(0, count).map((e) => e.frame))
 				}
-				// Rows past the chunk's limit were read for nothing: read about as many as fit next time.
-				batch = count < events.length ? Math.max(16, count) : Math.min(READ_BATCH, batch * 2)
 			}
 			if (chunk) {
 				reader.cursor = cursor

@@ -45,6 +45,7 @@ const ENGINES: Engine[] = [
 const decoder = new TextDecoder()
 const ev = (event: string, data: unknown = {}): NewEvent => ({ event, data: JSON.stringify(data) })
 const progress = (n: number) => Array.from({ length: n }, (_, i) => ev('progress', { i }))
+const MIB = 1 << 20
 
 async function collect(store: Store, until: (seen: Map<string, EncodedEvent[]>) => boolean) {
 	const seen = new Map<string, EncodedEvent[]>()
@@ -80,12 +81,14 @@ for (const engine of ENGINES) {
 					[3, 'progress'],
 					[4, 'complete'],
 				])
-				const frames = await store.readFrames('agents/a', 0, 2)
-				expect(frames.map((f) => decoder.decode(f.frame))).toEqual([
-					encodeEvent(1, 'progress', '{"i":0}'),
-					encodeEvent(2, 'progress', '{"i":1}'),
-				])
+				const block = await store.readFrames('agents/a', 0, 2, MIB)
+				expect(block && decoder.decode(block.bytes)).toBe(
+					encodeEvent(1, 'progress', '{"i":0}') + encodeEvent(2, 'progress', '{"i":1}'),
+				)
+				expect(block).toMatchObject({ lastId: 2, count: 2 })
 				expect(await store.read('agents/missing', 0, 10)).toEqual([])
+				expect(await store.readFrames('agents/missing', 0, 10, MIB)).toBeUndefined()
+				expect(await store.readFrames('agents/a', 4, 10, MIB)).toBeUndefined()
 			}))
 
 		it('keeps data byte for byte: key order, unicode, escapes', () =>
@@ -93,9 +96,89 @@ for (const engine of ENGINES) {
 				const data = '{"z":1,"a":"naïve 日本 🚀","q":"\\"\\n\\u0000","n":[3,1,2]}'
 				await store.append('agents/a', [{ event: 'progress', data }])
 				expect((await store.read('agents/a', 0, 1))[0].data).toBe(data)
-				expect(decoder.decode((await store.readFrames('agents/a', 0, 1))[0].frame)).toBe(
-					encodeEvent(1, 'progress', data),
+				const block = await store.readFrames('agents/a', 0, 1, MIB)
+				expect(block && decoder.decode(block.bytes)).toBe(encodeEvent(1, 'progress', data))
+			}))
+
+		it('reads from every position inside and across appends, to the limit and the byte budget', () =>
+			withStore(async (store) => {
+				// Batches of several sizes, one larger than a stored chunk of the SQLite engine (64 KiB).
+				const batches = [
+					progress(1),
+					[ev('progress', { m: 'naïve 日本 🚀' }), ...progress(6), ev('complete')],
+					Array.from({ length: 5 }, (_, i) => ev('progress', { big: 'x'.repeat(30_000), i })),
+					progress(4),
+				]
+				const sent: NewEvent[] = []
+				for (const batch of batches) {
+					await store.append('agents/a', batch)
+					sent.push(...batch)
+					await store.append('agents/other', progress(2))
+				}
+				const frames = sent.map((e, i) => encodeEvent(i + 1, e.event, e.data))
+				const last = sent.length
+				for (let after = 0; after <= last; after++)
+					for (const limit of [1, 2, 5, 100]) {
+						const to = Math.min(last, after + limit)
+						const events = await store.read('agents/a', after, limit)
+						expect(events.map((e) => [e.id, e.event, e.data])).toEqual(
+							sent.slice(after, to).map((e, i) => [after + i + 1, e.event, e.data]),
+						)
+						const block = await store.readFrames('agents/a', after, limit, MIB)
+						if (after === last) expect(block).toBeUndefined()
+						else {
+							expect(block && decoder.decode(block.bytes)).toBe(frames.slice(after, to).join(''))
+							expect(block).toMatchObject({ lastId: to, count: to - after })
+						}
+					}
+				// The budget stops a read between events, but the first event goes whatever its size.
+				const size = (i: number) => Buffer.byteLength(frames[i])
+				const one = await store.readFrames('agents/a', 9, 100, 10)
+				expect(one && decoder.decode(one.bytes)).toBe(frames[9])
+				const budget = size(1) + size(2) + size(3) - 1
+				const two = await store.readFrames('agents/a', 1, 100, budget)
+				expect(two && decoder.decode(two.bytes)).toBe(frames[1] + frames[2])
+				expect(two).toMatchObject({ lastId: 3, count: 2 })
+				const exact = await store.readFrames('agents/a', 1, 100, budget + 1)
+				expect(exact?.lastId).toBe(4)
+				// Each event keeps its own place in the feed, wherever a read of it starts.
+				const all = await store.readAll(0, 1000)
+				for (let after = 0; after <= all.length; after += 3)
+					for (const limit of [1, 4, 1000])
+						expect(await store.readAll(after, limit)).toEqual(all.slice(after, after + limit))
+				expect(all.filter((e) => e.stream === 'agents/a').map((e) => e.data)).toEqual(
+					sent.map((e) => e.data),
 				)
+				expect(all.map((e) => e.seq)).toEqual(all.map((_, i) => i + 1))
+			}))
+
+		it('prunes up to an event in the middle of an append, keeping what follows it', () =>
+			withStore(async (store) => {
+				await store.append('agents/a', progress(1))
+				await store.append('agents/b', progress(1))
+				await store.append('agents/a', [...progress(2), ev('complete'), ...progress(2)])
+				expect(await store.prunable(Date.now() + 60_000)).toEqual([
+					{ stream: 'agents/a', upToId: 4 },
+				])
+				expect(await store.prune('agents/a', 4, '{"status":"complete"}')).toBe(4)
+				const events = await store.read('agents/a', 0, 10)
+				expect(events.map((e) => [e.id, e.seq, e.data])).toEqual([
+					[5, 6, '{"i":0}'],
+					[6, 7, '{"i":1}'],
+				])
+				const block = await store.readFrames('agents/a', 0, 10, MIB)
+				expect(block && decoder.decode(block.bytes)).toBe(
+					encodeEvent(5, 'progress', '{"i":0}') + encodeEvent(6, 'progress', '{"i":1}'),
+				)
+				expect((await store.readAll(0, 10)).map((e) => [e.stream, e.seq])).toEqual([
+					['agents/b', 2],
+					['agents/a', 6],
+					['agents/a', 7],
+				])
+				// The terminal event that was cut away is no longer a reason to prune.
+				expect(await store.prunable(Date.now() + 60_000)).toEqual([])
+				await store.prune('agents/b', 1, '{}')
+				expect(await store.oldest()).toMatchObject({ seq: 6 })
 			}))
 
 		it('gives concurrent appends to one stream distinct, gapless ids', () =>

@@ -32,11 +32,11 @@ describe('sqlite migrations', () => {
 
 		const store = openSqliteStore(path)
 		try {
-			const frames = await store.readFrames('agents/a', 0, 10)
-			expect(frames.map((f) => decoder.decode(f.frame))).toEqual(
-				data.map((d, i) => encodeEvent(i + 1, types[i], d)),
+			const block = await store.readFrames('agents/a', 0, 10, 1 << 20)
+			expect(block && decoder.decode(block.bytes)).toBe(
+				data.map((d, i) => encodeEvent(i + 1, types[i], d)).join(''),
 			)
-			expect(frames.map((f) => f.id)).toEqual([1, 2, 3])
+			expect(block).toMatchObject({ lastId: 3, count: 3 })
 			// `data` is cut back out of the frame, multi-byte characters included.
 			const events = await store.read('agents/a', 0, 10)
 			expect(events.map((e) => [e.id, e.event, e.data])).toEqual(
@@ -47,8 +47,14 @@ describe('sqlite migrations', () => {
 				{ event: 'progress', data: '{"progress":9}' },
 			])
 			expect(ids).toEqual([4])
-			const next = await store.readFrames('agents/a', 3, 10)
-			expect(decoder.decode(next[0].frame)).toBe(encodeEvent(4, 'progress', '{"progress":9}'))
+			const next = await store.readFrames('agents/a', 3, 10, 1 << 20)
+			expect(next && decoder.decode(next.bytes)).toBe(encodeEvent(4, 'progress', '{"progress":9}'))
+			expect(await store.readAll(2, 10)).toMatchObject([
+				{ id: 3, seq: 3, event: 'complete' },
+				{ id: 4, seq: 4, event: 'progress' },
+			])
+			// The stored terminal event still tells retention where the execution ended.
+			expect(await store.prunable(Date.now() + 60_000)).toEqual([{ stream: 'agents/a', upToId: 3 }])
 		} finally {
 			await store.close()
 		}

@@ -1,0 +1,84 @@
+import { isTerminal } from '../events.ts'
+import { adjacent } from './advance.ts'
+import type { EncodedEvent } from './store.ts'
+
+/**
+ * The SQLite engine keeps a stream's events in chunks: one row per append (or per CHUNK_ROW_BYTES of
+ * it) holding the events' frames back to back. A frame's fields are one line each (see
+ * `encodeEvent`), so the blank line that ends a frame is the only one in it: that is how an event
+ * is found inside a chunk, without an index of offsets.
+ */
+
+/** A chunk closes once its frames reach this size, so reading one event reads little more. */
+export const CHUNK_ROW_BYTES = 64 * 1024
+
+const END = Buffer.from('\n\n')
+const decoder = new TextDecoder()
+
+export interface NewChunk {
+	firstId: number
+	lastId: number
+	lastSeq: number
+	/** The id of the chunk's last terminal event, which retention looks for. */
+	lastEnd: number | null
+	frames: Uint8Array
+}
+
+/** How one append's events (already stamped) are stored. */
+export function* toChunks(events: EncodedEvent[]): Generator<NewChunk> {
+	let from = 0
+	let bytes = 0
+	for (let i = 0; i < events.length; i++) {
+		bytes += events[i].frame.byteLength
+		if (bytes < CHUNK_ROW_BYTES && i < events.length - 1) continue
+		const taken = events.slice(from, i + 1)
+		const end = taken.findLast((e) => isTerminal(e.event))
+		yield {
+			firstId: taken[0].id,
+			lastId: taken[taken.length - 1].id,
+			lastSeq: taken[taken.length - 1].seq,
+			lastEnd: end ? end.id : null,
+			frames: adjacent(taken),
+		}
+		from = i + 1
+		bytes = 0
+	}
+}
+
+/** A Buffer over the same bytes, for `indexOf`. */
+export const asBuffer = (bytes: Uint8Array) =>
+	Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+
+/** The byte offset `count` frames after offset `at`. */
+export function skipFrames(frames: Buffer, at: number, count: number): number {
+	for (let i = 0; i < count; i++) at = frames.indexOf(END, at) + END.length
+	return at
+}
+
+/** The offset just past the frame that starts at `at`. */
+export const nextFrame = (frames: Buffer, at: number) => frames.indexOf(END, at) + END.length
+
+/**
+ * Calls `each` with the id, type and data of the events `fromId..toId` of a chunk whose first
+ * event is `firstId`.
+ */
+export function eachEvent(
+	frames: Uint8Array,
+	firstId: number,
+	fromId: number,
+	toId: number,
+	each: (id: number, event: string, data: string) => void,
+) {
+	if (fromId > toId) return
+	const start = fromId > firstId ? skipFrames(asBuffer(frames), 0, fromId - firstId) : 0
+	const text = decoder.decode(frames.subarray(start))
+	let at = 0
+	for (let id = fromId; id <= toId; id++) {
+		// `id: <id>\nevent: <type>\ndata: <data>\n\n`
+		const type = text.indexOf('\n', at) + 8
+		const typeEnd = text.indexOf('\n', type)
+		const dataEnd = text.indexOf('\n', typeEnd + 7)
+		each(id, text.slice(type, typeEnd), text.slice(typeEnd + 7, dataEnd))
+		at = dataEnd + 2
+	}
+}
