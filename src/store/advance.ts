@@ -47,24 +47,36 @@ export function advance(stream: string, state: RunState, events: NewEvent[]): Ru
 	return { lastId, status, executionStart }
 }
 
+const encoder = new TextEncoder()
+
 /**
  * The events of one append as stored: ids and global cursors from the first ones on, framed.
  * The frames are encoded in one go, as adjacent views of one buffer (see `adjacent`).
  */
 export function stamp(events: NewEvent[], firstId: number, firstSeq: number, now: number) {
-	const texts = events.map((e, i) => encodeEvent(firstId + i, e.event, e.data))
-	const bytes = Buffer.from(texts.length === 1 ? texts[0] : texts.join(''))
-	let offset = 0
+	let text = ''
+	const ends: number[] = new Array(events.length)
+	for (let i = 0; i < events.length; i++) {
+		text += encodeEvent(firstId + i, events[i].event, events[i].data)
+		ends[i] = text.length
+	}
+	const bytes = encoder.encode(text)
+	// With one byte per character (ASCII, the usual case) offsets in the text are byte offsets.
+	const ascii = bytes.byteLength === text.length
+	let start = 0
+	let at = 0
 	return events.map((e, i): EncodedEvent => {
-		const start = offset
-		offset += Buffer.byteLength(texts[i])
+		const end = ascii ? ends[i] : start + Buffer.byteLength(text.slice(at, ends[i]))
+		const frame = bytes.subarray(start, end)
+		start = end
+		at = ends[i]
 		return {
 			id: firstId + i,
 			seq: firstSeq + i,
 			event: e.event,
 			data: e.data,
 			createdAt: now,
-			frame: bytes.subarray(start, offset),
+			frame,
 		}
 	})
 }
