@@ -111,10 +111,11 @@ export function openSqliteStore(path: string, options: { maxBytes?: number } = {
 			`INSERT INTO chunks (stream, last_id, first_id, last_seq, created_at, last_end, frames)
 			 VALUES (?, ?, ?, ?, ?, ?, ?)`,
 		),
-		// Iterated, so a read stops at its limit: the chunks holding ids from..to of one stream.
-		chunks: db.query<ChunkRow, [number, number, number]>(
+		// A stream's chunks from the one holding the id after `from`: iterated, and left as soon as
+		// a read has what it needs, so it never walks the rest of the stream.
+		chunks: db.query<ChunkRow, [number, number]>(
 			`SELECT first_id, last_id, last_seq, created_at, frames FROM chunks
-			 WHERE stream = ? AND last_id > ? AND first_id <= ? ORDER BY last_id`,
+			 WHERE stream = ? AND last_id > ? ORDER BY last_id`,
 		),
 		chunksAll: db.query<ChunkRow & { name: string }, [number, number]>(
 			`SELECT c.first_id, c.last_id, c.last_seq, c.created_at, c.frames, s.name
@@ -140,9 +141,9 @@ export function openSqliteStore(path: string, options: { maxBytes?: number } = {
 		),
 		chunkAt: db.query<
 			{ first_id: number; last_id: number; last_end: number | null; frames: Uint8Array },
-			[number, number, number]
+			[number, number]
 		>(
-			'SELECT first_id, last_id, last_end, frames FROM chunks WHERE stream = ? AND first_id <= ? AND last_id > ?',
+			'SELECT first_id, last_id, last_end, frames FROM chunks WHERE stream = ? AND last_id > ? ORDER BY last_id LIMIT 1',
 		),
 		trimChunk: db.query<never, [number, number | null, Uint8Array, number, number]>(
 			'UPDATE chunks SET first_id = ?, last_end = ?, frames = ? WHERE stream = ? AND last_id = ?',
@@ -369,7 +370,8 @@ export function openSqliteStore(path: string, options: { maxBytes?: number } = {
 			const row = visible.get(stream)
 			if (!row) return out
 			const [from, to] = range(row, afterId, limit)
-			for (const c of q.chunks.iterate(row.key, from, to)) {
+			if (from >= to) return out
+			for (const c of q.chunks.iterate(row.key, from)) {
 				const seq = firstSeq(c) - c.first_id
 				eachEvent(
 					c.frames,
@@ -379,6 +381,7 @@ export function openSqliteStore(path: string, options: { maxBytes?: number } = {
 					(id, event, data) =>
 						out.push({ id, seq: seq + id, event, data, createdAt: c.created_at }),
 				)
+				if (c.last_id >= to) break
 			}
 			return out
 		},
@@ -387,10 +390,11 @@ export function openSqliteStore(path: string, options: { maxBytes?: number } = {
 			const row = visible.get(stream)
 			if (!row) return undefined
 			const [from, to] = range(row, afterId, limit)
+			if (from >= to) return undefined
 			const parts: Uint8Array[] = []
 			let bytes = 0
 			let lastId = from
-			for (const c of q.chunks.iterate(row.key, from, to)) {
+			for (const c of q.chunks.iterate(row.key, from)) {
 				const frames = asBuffer(c.frames)
 				const start = skipFrames(frames, 0, lastId + 1 - c.first_id)
 				const stop = Math.min(to, c.last_id)
@@ -407,7 +411,7 @@ export function openSqliteStore(path: string, options: { maxBytes?: number } = {
 					}
 				if (end > start) parts.push(frames.subarray(start, end))
 				bytes += end - start
-				if (lastId < stop) break
+				if (lastId < stop || lastId === to) break
 			}
 			if (lastId === from) return undefined
 			return {
@@ -480,8 +484,8 @@ export function openSqliteStore(path: string, options: { maxBytes?: number } = {
 				try {
 					q.deleteChunks.run(row.key, to)
 					// The chunk holding both `to` and later events keeps only the later ones.
-					const cut = q.chunkAt.get(row.key, to, to)
-					if (cut)
+					const cut = q.chunkAt.get(row.key, to)
+					if (cut && cut.first_id <= to)
 						q.trimChunk.run(
 							to + 1,
 							cut.last_end !== null && cut.last_end > to ? cut.last_end : null,
