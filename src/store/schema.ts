@@ -64,11 +64,14 @@ export const MIGRATIONS: string[] = [
 	// One row per append and stream (split past CHUNK_ROW_BYTES in chunks.ts), its frames back to
 	// back: one row instead of one per event makes batched ingest about twice as fast, and a
 	// replay copies whole rows. Keyed by the global cursor, so every insert goes at the end of the
-	// table (a WITHOUT ROWID table keyed by stream took 1.7 times as long per row, in the middle
-	// of the tree); a chunk of 100 small events is two or three pages of its own anyway. Chunks of
-	// a stream never overlap and cover every id kept, so an event's seq is last_seq minus its
+	// table; a chunk of 100 small events is two or three pages of its own anyway. Chunks of a
+	// stream never overlap and cover every id kept, so an event's seq is last_seq minus its
 	// distance from last_id. last_end, the id of the chunk's last terminal event, is what
 	// retention needs of the types.
+	//
+	// chunk_index finds a stream's chunks. It is written in batches, not with each commit: a
+	// commit that touched one index page per stream cost four times as much (see sqlite.ts).
+	// Every chunk after `indexed_seq` is missing from it, and found by scanning the table's end.
 	`
 	CREATE TABLE chunks (
 		last_seq INTEGER PRIMARY KEY,
@@ -79,12 +82,19 @@ export const MIGRATIONS: string[] = [
 		last_end INTEGER,
 		frames BLOB NOT NULL
 	);
+	CREATE TABLE chunk_index (
+		stream INTEGER NOT NULL,
+		last_id INTEGER NOT NULL,
+		last_seq INTEGER NOT NULL,
+		PRIMARY KEY (stream, last_id)
+	) WITHOUT ROWID;
 	INSERT INTO chunks (last_seq, stream, last_id, first_id, created_at, last_end, frames)
 		SELECT seq, stream, id, id, created_at,
 			CASE WHEN type IN ('complete', 'failed', 'cancelled') THEN id END, frame
 		FROM events ORDER BY seq;
+	INSERT INTO chunk_index (stream, last_id, last_seq) SELECT stream, id, seq FROM events;
 	DROP TABLE events;
-	CREATE UNIQUE INDEX chunks_by_stream ON chunks (stream, last_id);
+	INSERT INTO meta (key, value) SELECT 'indexed_seq', value FROM meta WHERE key = 'last_seq';
 	`,
 ]
 

@@ -36,6 +36,17 @@ const ENGINES: Engine[] = [
 		open: async (path) => openSqliteStore(path),
 	},
 	{
+		// The index of chunks is written every few chunks instead of every second, so reads run
+		// through both the index and the chunks it does not hold yet.
+		name: 'sqlite, chunk index written every 3 chunks',
+		fresh: async () => {
+			const dir = tempDir()
+			dirs.push(dir)
+			return join(dir.path, 'cortex.db')
+		},
+		open: async (path) => openSqliteStore(path, { indexBatch: 3 }),
+	},
+	{
 		name: 'postgres',
 		fresh: () => pg.database(),
 		open: (url) => openPostgresStore(url, { catchUpMs: 200 }),
@@ -320,15 +331,30 @@ for (const engine of ENGINES) {
 		it('keeps events, states and secrets across a reopen', async () => {
 			const location = await engine.fresh()
 			let store = await engine.open(location)
+			for (let i = 0; i < 4; i++) {
+				await store.append('agents/a', progress(1))
+				await store.append('agents/b', progress(2))
+			}
 			await store.append('agents/a', progress(3))
+			const before = await store.readAll(0, 100)
 			const secret = await store.secret('ticket-key')
 			expect(secret.byteLength).toBe(32)
 			await store.close()
 			store = await engine.open(location)
 			try {
 				expect(await store.secret('ticket-key')).toEqual(secret)
-				expect((await store.append('agents/a', progress(1))).ids).toEqual([4])
-				expect(await store.cursor()).toBe(4)
+				expect(await store.readAll(0, 100)).toEqual(before)
+				expect((await store.read('agents/a', 2, 100)).map((e) => [e.id, e.data])).toEqual([
+					[3, '{"i":0}'],
+					[4, '{"i":0}'],
+					[5, '{"i":0}'],
+					[6, '{"i":1}'],
+					[7, '{"i":2}'],
+				])
+				const block = await store.readFrames('agents/b', 3, 100, MIB)
+				expect(block).toMatchObject({ lastId: 8, count: 5 })
+				expect((await store.append('agents/a', progress(1))).ids).toEqual([8])
+				expect(await store.cursor()).toBe(16)
 				expect(await store.writable()).toBe(true)
 			} finally {
 				await store.close()
