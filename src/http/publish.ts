@@ -1,13 +1,13 @@
-import { Elysia } from 'elysia'
+import { type Context, Elysia } from 'elysia'
 import type { StreamKind } from '../events.ts'
 import { parseEvents, parseIdempotencyKey } from '../validate.ts'
 import { readJson } from './body.ts'
 import { type AppDeps, streamOf } from './deps.ts'
-import { json } from './respond.ts'
+import { JSON_TYPE } from './respond.ts'
 
 /** `POST /api/agents/:name/events` and `POST /api/workflows/:id/events`. */
 export function publishRoutes({ config, store, guard, metrics }: AppDeps) {
-	async function publish(kind: StreamKind, name: string, request: Request) {
+	async function publish(kind: StreamKind, name: string, request: Request, set: Context['set']) {
 		const grant = guard.authenticate({ authorization: request.headers.get('authorization') })
 		const stream = streamOf(kind, name)
 		guard.authorize(grant, 'publish', stream)
@@ -18,24 +18,25 @@ export function publishRoutes({ config, store, guard, metrics }: AppDeps) {
 		metrics.publishRequests++
 		if (replayed) metrics.idempotentReplays++
 		else metrics.eventsAppended += ids.length
-		return json(
-			201,
-			`{"ids":[${ids.join(',')}]}`,
-			replayed ? { 'idempotent-replayed': 'true' } : undefined,
-		)
+		// Through `set`, not a Response of its own: Elysia would copy that into a second Response
+		// to add the headers every response gets.
+		set.status = 201
+		set.headers['content-type'] = JSON_TYPE
+		if (replayed) set.headers['idempotent-replayed'] = 'true'
+		return `{"ids":[${ids.join(',')}]}`
 	}
 
 	return new Elysia({ name: 'publish' })
 		.post(
 			'/api/agents/:name/events',
-			({ params, request }) => publish('agents', params.name, request),
+			({ params, request, set }) => publish('agents', params.name, request, set),
 			{
 				parse: 'none',
 			},
 		)
 		.post(
 			'/api/workflows/:id/events',
-			({ params, request }) => publish('workflows', params.id, request),
+			({ params, request, set }) => publish('workflows', params.id, request, set),
 			{
 				parse: 'none',
 			},
