@@ -513,9 +513,21 @@ export function openSqliteStore(
 			let bytes = 0
 			let lastId = from
 			for (const c of chunksAfter(row.key, from)) {
+				const stop = Math.min(to, c.last_id)
+				// The common case, a whole chunk that fits, takes the row's bytes as they come.
+				if (
+					c.first_id === lastId + 1 &&
+					stop === c.last_id &&
+					bytes + c.frames.byteLength <= maxBytes
+				) {
+					parts.push(c.frames)
+					bytes += c.frames.byteLength
+					lastId = stop
+					if (lastId === to) break
+					continue
+				}
 				const frames = asBuffer(c.frames)
 				const start = skipFrames(frames, 0, lastId + 1 - c.first_id)
-				const stop = Math.min(to, c.last_id)
 				let end = start
 				if (stop === c.last_id && bytes + frames.byteLength - start <= maxBytes) {
 					end = frames.byteLength
