@@ -5,7 +5,9 @@
  *
  * Builds one long agent stream through the publish API (batches of 1,000, no terminal event, so
  * the stream stays open), then measures what a reconnecting client waits for: the first event
- * after a Last-Event-ID near the end, and a full replay from 0. Prints one JSON line.
+ * after a Last-Event-ID near the end, and a full replay from 0. Then, with `interleaved`, the
+ * replay of a stream written the way agents usually write: one event per POST, among other
+ * streams written at the same time. Prints one JSON line.
  */
 import { type Endpoint, HttpConn, postRequest } from './http.ts'
 import { EVENT } from './ingest.ts'
@@ -27,6 +29,8 @@ export interface ResumeJob {
 	ttfeBehind: number
 	replayRuns: number
 	replayTimeoutS: number
+	/** `streams` clients publish `eventsEach` single events to a stream each, all at once. */
+	interleaved?: { streams: number; eventsEach: number }
 }
 
 export interface ResumeResult {
@@ -46,6 +50,13 @@ export interface ResumeResult {
 	replayServerCpuUsPerEvent: number[]
 	replayClientCpuPct: number[]
 	replayOtherCpuPct: number[]
+	interleaved?: {
+		streams: number
+		/** Events in the replayed stream (the first of them). */
+		events: number
+		buildS: number
+		replayEventsPerS: number[]
+	}
 }
 
 const log = (msg: string) => process.stderr.write(`    ${msg}\n`)
@@ -85,6 +96,30 @@ async function build(job: ResumeJob, endpoint: Endpoint) {
 	return { lastId, buildS, cpuUsPerEvent: cpu / lastId }
 }
 
+/** Single-event POSTs to `streams` streams at once; returns how many the first one holds. */
+async function buildInterleaved(job: ResumeJob, streams: number, eventsEach: number) {
+	const conns = await Promise.all(
+		Array.from({ length: streams }, () => HttpConn.open(job.endpoint)),
+	)
+	const t0 = now()
+	const deadline = t0 + job.buildTimeoutS * 1000
+	const counts = await Promise.all(
+		conns.map(async (conn, i) => {
+			const request = postRequest(job.endpoint, `/api/${job.stream}-${i}/events`, EVENT)
+			let n = 0
+			while (n < eventsEach && now() < deadline) {
+				const r = await conn.request(request)
+				if (r.status !== 201)
+					throw new Error(`publish answered ${r.status}: ${r.body.slice(0, 200)}`)
+				n++
+			}
+			return n
+		}),
+	)
+	for (const c of conns) c.close()
+	return { lastId: counts[0], buildS: (now() - t0) / 1000 }
+}
+
 /** One subscriber resuming after `from`: ms to its first `id:` line, without and with connect. */
 async function timeToFirstEvent(job: ResumeJob, from: number) {
 	const tConnect = now()
@@ -112,7 +147,7 @@ async function timeToFirstEvent(job: ResumeJob, from: number) {
 }
 
 /** A full replay from 0: counts `id:` lines until the stream's last event has arrived. */
-async function replay(job: ResumeJob, lastId: number) {
+async function replay(job: ResumeJob, stream: string, lastId: number) {
 	const counter = new StreamCounter(ID_LINE)
 	let seen = 0
 	let t0 = 0
@@ -124,7 +159,7 @@ async function replay(job: ResumeJob, lastId: number) {
 	const before = snapshot(job.serverPid)
 	const conn = await openSse(
 		job.endpoint,
-		`/api/streaming/${job.stream}/stream`,
+		`/api/streaming/${stream}/stream`,
 		(_, bytes) => {
 			seen += counter.count(bytes)
 			if (seen >= lastId) resolve(now())
@@ -165,10 +200,26 @@ export async function runResume(job: ResumeJob): Promise<ResumeResult> {
 	const withConnect = runs.map((r) => r.withConnect)
 	const replays: Awaited<ReturnType<typeof replay>>[] = []
 	for (let i = 0; i < job.replayRuns; i++) {
-		replays.push(await replay(job, built.lastId))
+		replays.push(await replay(job, job.stream, built.lastId))
 		log(`replay ${i + 1}: ${replays[i].ms.toFixed(0)} ms`)
 	}
+	let interleaved: ResumeResult['interleaved']
+	if (job.interleaved) {
+		const { streams, eventsEach } = job.interleaved
+		const mixed = await buildInterleaved(job, streams, eventsEach)
+		log(`built ${streams} streams of single events in ${mixed.buildS.toFixed(1)} s`)
+		const runs: Awaited<ReturnType<typeof replay>>[] = []
+		for (let i = 0; i < job.replayRuns; i++)
+			runs.push(await replay(job, `${job.stream}-0`, mixed.lastId))
+		interleaved = {
+			streams,
+			events: mixed.lastId,
+			buildS: mixed.buildS,
+			replayEventsPerS: runs.map((r) => r.eventsPerS),
+		}
+	}
 	return {
+		interleaved,
 		events: built.lastId,
 		buildS: built.buildS,
 		buildEventsPerS: built.lastId / built.buildS,
