@@ -13,7 +13,7 @@ export interface Grant {
 	holder: string
 }
 
-export const sha256 = (text: string) => new Bun.CryptoHasher('sha256').update(text).digest()
+export const sha256 = (text: string) => Bun.SHA256.hash(text) as Uint8Array
 
 /** `agents/*` to a whole-name match; `*` stands for any characters, everything else is literal. */
 export function patternToRegExp(pattern: string): RegExp {
