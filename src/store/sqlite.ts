@@ -9,6 +9,7 @@ import {
 } from '../errors.ts'
 import type { StoredEvent, StreamKind } from '../events.ts'
 import { advance, isWorkflowRun, NEW_RUN, type Pending, stamp } from './advance.ts'
+import { addPlace, type ChunkPlaces, type ChunkRow, openChunkIndex } from './chunk-index.ts'
 import { asBuffer, eachEvent, nextFrame, skipFrames, toChunks } from './chunks.ts'
 import { checkOwnership, migrate } from './schema.ts'
 import {
@@ -25,32 +26,8 @@ import {
 /** Events deleted per transaction when pruning. */
 const PRUNE_BATCH = 1000
 
-/**
- * How long, and for how many chunks at most, `chunk_index` may lag the log. A chunk is indexed
- * in a later commit than its own, in a batch: a commit that inserted an index entry per stream
- * touched one index page per stream, and cost 220-263 us for 18 single-event appends to 18
- * streams against 47-55 us without (a micro-benchmark of this schema).
- */
-const INDEX_EVERY_MS = 1000
-const INDEX_BATCH = 8192
-
 interface Row extends StreamState {
 	key: number
-}
-
-/** Where a chunk is that `chunk_index` does not hold yet. */
-interface Unindexed {
-	firstId: number
-	lastId: number
-	lastSeq: number
-}
-
-interface ChunkRow {
-	first_id: number
-	last_id: number
-	last_seq: number
-	created_at: number
-	frames: Uint8Array
 }
 
 /** The first seq of a chunk: its ids and seqs both run without gaps. */
@@ -75,7 +52,6 @@ export function openSqliteStore(
 	path: string,
 	options: { maxBytes?: number; indexBatch?: number } = {},
 ): Store {
-	const indexBatch = options.indexBatch ?? INDEX_BATCH
 	if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true })
 	const db = new Database(path, { create: true, strict: true })
 	try {
@@ -131,25 +107,6 @@ export function openSqliteStore(
 			`INSERT INTO chunks (stream, last_id, first_id, last_seq, created_at, last_end, frames)
 			 VALUES (?, ?, ?, ?, ?, ?, ?)`,
 		),
-		// A stream's indexed chunks from the one holding the id after `from`: iterated, and left as
-		// soon as a read has what it needs, so it never walks the rest of the stream.
-		indexedChunks: db.query<ChunkRow, [number, number]>(
-			`SELECT c.first_id, c.last_id, c.last_seq, c.created_at, c.frames
-			 FROM chunk_index i JOIN chunks c ON c.last_seq = i.last_seq
-			 WHERE i.stream = ? AND i.last_id > ? ORDER BY i.last_id`,
-		),
-		chunk: db.query<ChunkRow, [number]>(
-			'SELECT first_id, last_id, last_seq, created_at, frames FROM chunks WHERE last_seq = ?',
-		),
-		unindexedChunks: db.query<Unindexed & { stream: number }, [number]>(
-			`SELECT stream, first_id AS firstId, last_id AS lastId, last_seq AS lastSeq FROM chunks
-			 WHERE last_seq > ? ORDER BY last_seq`,
-		),
-		insertIndex: db.query<never, [number, number, number]>(
-			'INSERT INTO chunk_index (stream, last_id, last_seq) VALUES (?, ?, ?)',
-		),
-		indexedSeq: db.query<{ value: number }, []>("SELECT value FROM meta WHERE key = 'indexed_seq'"),
-		setIndexedSeq: db.query<never, [number]>("UPDATE meta SET value = ? WHERE key = 'indexed_seq'"),
 		chunksAll: db.query<ChunkRow & { name: string }, [number, number]>(
 			`SELECT c.first_id, c.last_id, c.last_seq, c.created_at, c.frames, s.name
 			 FROM chunks c JOIN streams s ON s.key = c.stream
@@ -225,60 +182,7 @@ export function openSqliteStore(
 	let lastSeq = q.lastSeq.get()?.value ?? 0
 	let visibleSeq = lastSeq
 
-	// The chunks `chunk_index` does not hold yet, per stream key in id order; they all come after
-	// the ones it holds. Rebuilt from the table's end on open: it lags by INDEX_EVERY_MS at most.
-	let unindexed = new Map<number, Unindexed[]>()
-	let unindexedCount = 0
-	let indexedAt = Date.now()
-	const note = (into: Map<number, Unindexed[]>, stream: number, chunk: Unindexed) => {
-		const list = into.get(stream)
-		if (list) list.push(chunk)
-		else into.set(stream, [chunk])
-	}
-	for (const { stream, ...chunk } of q.unindexedChunks.iterate(q.indexedSeq.get()?.value ?? 0)) {
-		note(unindexed, stream, chunk)
-		unindexedCount++
-	}
-
-	/**
-	 * Writes every unindexed chunk, and those of the transaction in progress (`adding`), into
-	 * `chunk_index`, inside that transaction; `indexed` applies it once committed.
-	 */
-	function writeIndex(adding: Map<number, Unindexed[]>, upToSeq: number) {
-		for (const map of [unindexed, adding])
-			for (const [stream, list] of map)
-				for (const c of list) q.insertIndex.run(stream, c.lastId, c.lastSeq)
-		q.setIndexedSeq.run(upToSeq)
-	}
-	/** Indexes every chunk now, in a transaction of its own (retention needs them all). */
-	function indexNow() {
-		if (unindexedCount === 0) return
-		db.exec('BEGIN IMMEDIATE')
-		try {
-			writeIndex(new Map(), lastSeq)
-			db.exec('COMMIT')
-		} catch (error) {
-			db.exec('ROLLBACK')
-			throw error
-		}
-		indexed()
-	}
-	function indexed() {
-		unindexed = new Map()
-		unindexedCount = 0
-		indexedAt = Date.now()
-	}
-
-	/** A stream's chunks after id `from`, in id order: through the index, then the newer ones. */
-	function* chunksAfter(stream: number, from: number): Generator<ChunkRow> {
-		const recent = unindexed.get(stream)
-		if (!recent || recent[0].firstId > from + 1) yield* q.indexedChunks.iterate(stream, from)
-		if (recent)
-			for (const c of recent) {
-				const row = c.lastId > from && q.chunk.get(c.lastSeq)
-				if (row) yield row
-			}
-	}
+	const index = openChunkIndex(db, options.indexBatch)
 	const listeners = new Set<AdvanceListener>()
 	let pending: Pending[] = []
 	let flushScheduled = false
@@ -306,7 +210,7 @@ export function openSqliteStore(
 		row: Row | undefined,
 		seq: number,
 		now: number,
-		adding: Map<number, Unindexed[]>,
+		adding: ChunkPlaces,
 	) {
 		const stream = req.stream
 		const next: Row = {
@@ -318,7 +222,7 @@ export function openSqliteStore(
 		const stored = stamp(req.events, (row?.lastId ?? 0) + 1, seq + 1, now)
 		for (const c of toChunks(stored)) {
 			q.insertChunk.run(next.key, c.lastId, c.firstId, c.lastSeq, now, c.lastEnd, c.frames)
-			note(adding, next.key, { firstId: c.firstId, lastId: c.lastId, lastSeq: c.lastSeq })
+			addPlace(adding, next.key, { firstId: c.firstId, lastId: c.lastId, lastSeq: c.lastSeq })
 		}
 		seq += stored.length
 		next.updatedAt = now
@@ -355,10 +259,9 @@ export function openSqliteStore(
 		const now = Date.now()
 		const working = new Map<string, Row>()
 		const outcomes: Array<{ result?: AppendResult; stored?: EncodedEvent[]; error?: Error }> = []
-		const adding = new Map<number, Unindexed[]>()
+		const adding: ChunkPlaces = new Map()
 		let seq = lastSeq
-		let indexing = false
-		let added = 0
+		let indexed: () => void
 		try {
 			db.exec('BEGIN IMMEDIATE')
 			for (const req of batch) {
@@ -384,9 +287,7 @@ export function openSqliteStore(
 				}
 			}
 			if (seq !== lastSeq) q.setLastSeq.run(seq)
-			for (const list of adding.values()) added += list.length
-			indexing = unindexedCount + added >= indexBatch || now - indexedAt >= INDEX_EVERY_MS
-			if (indexing) writeIndex(adding, seq)
+			indexed = index.commit(adding, seq, now)
 			db.exec('COMMIT')
 			commits++
 		} catch (error) {
@@ -402,11 +303,7 @@ export function openSqliteStore(
 		}
 		lastSeq = seq
 		for (const [name, row] of working) rows.set(name, row)
-		if (indexing) indexed()
-		else {
-			for (const [stream, list] of adding) for (const c of list) note(unindexed, stream, c)
-			unindexedCount += added
-		}
+		indexed()
 		// Refusals and replays wait too: what they answered from must be durable as well.
 		afterSync((error) => {
 			for (const [name, row] of working) {
@@ -489,7 +386,7 @@ export function openSqliteStore(
 			if (!row) return out
 			const [from, to] = range(row, afterId, limit)
 			if (from >= to) return out
-			for (const c of chunksAfter(row.key, from)) {
+			for (const c of index.after(row.key, from)) {
 				const seq = firstSeq(c) - c.first_id
 				eachEvent(
 					c.frames,
@@ -512,7 +409,7 @@ export function openSqliteStore(
 			const parts: Uint8Array[] = []
 			let bytes = 0
 			let lastId = from
-			for (const c of chunksAfter(row.key, from)) {
+			for (const c of index.after(row.key, from)) {
 				const stop = Math.min(to, c.last_id)
 				// The common case, a whole chunk that fits, takes the row's bytes as they come.
 				if (
@@ -589,7 +486,7 @@ export function openSqliteStore(
 		},
 
 		async prunable(cutoff) {
-			indexNow()
+			index.writeAll(lastSeq)
 			const found: Array<{ stream: string; upToId: number }> = []
 			for (const row of visible.values()) {
 				if (row.firstId > row.lastId) continue
@@ -611,7 +508,7 @@ export function openSqliteStore(
 				if (!row || row.firstId > upToId) return dropped
 				// Small transactions, a turn of the event loop apart, so publishing never waits long.
 				const to = Math.min(upToId, row.firstId + PRUNE_BATCH - 1)
-				indexNow()
+				index.writeAll(lastSeq)
 				db.exec('BEGIN IMMEDIATE')
 				try {
 					q.deleteChunks.run(row.key, to)

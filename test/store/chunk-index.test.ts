@@ -1,0 +1,46 @@
+import { Database } from 'bun:sqlite'
+import { describe, expect, it } from 'bun:test'
+import { join } from 'node:path'
+import { encodeEvent } from '../../src/events.ts'
+import { openSqliteStore } from '../../src/store/sqlite.ts'
+import { tempDir } from '../helpers.ts'
+
+const decoder = new TextDecoder()
+const data = (i: number) => `{"i":${i}}`
+
+describe('sqlite chunk index', () => {
+	it('reads a stream whose older chunks are indexed and newer ones not yet, also after a reopen', async () => {
+		using dir = tempDir()
+		const path = join(dir.path, 'cortex.db')
+		// The 5th commit writes the index; the 6th and 7th chunks wait for a later one.
+		let store = openSqliteStore(path, { indexBatch: 5 })
+		for (let i = 1; i <= 7; i++)
+			await store.append('agents/a', [{ event: 'progress', data: data(i) }])
+		const check = async () => {
+			for (let after = 0; after <= 7; after++) {
+				const ids = Array.from({ length: 7 - after }, (_, i) => after + i + 1)
+				expect((await store.read('agents/a', after, 100)).map((e) => [e.id, e.data])).toEqual(
+					ids.map((id) => [id, data(id)]),
+				)
+				const block = await store.readFrames('agents/a', after, 100, 1 << 20)
+				expect(block && decoder.decode(block.bytes)).toEqual(
+					after === 7 ? undefined : ids.map((id) => encodeEvent(id, 'progress', data(id))).join(''),
+				)
+			}
+		}
+		await check()
+		await store.close()
+		const file = new Database(path, { readonly: true })
+		expect(file.query('SELECT count(*) AS n FROM chunk_index').get()).toEqual({ n: 5 })
+		file.close()
+		store = openSqliteStore(path, { indexBatch: 5 })
+		try {
+			await check()
+			// Retention indexes everything before it looks.
+			await store.append('agents/a', [{ event: 'complete', data: '{}' }])
+			expect(await store.prunable(Date.now() + 60_000)).toEqual([{ stream: 'agents/a', upToId: 8 }])
+		} finally {
+			await store.close()
+		}
+	})
+})
