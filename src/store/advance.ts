@@ -54,6 +54,11 @@ const encoder = new TextEncoder()
  * The frames are encoded in one go, as adjacent views of one buffer (see `adjacent`).
  */
 export function stamp(events: NewEvent[], firstId: number, firstSeq: number, now: number) {
+	if (events.length === 1) {
+		const { event, data } = events[0]
+		const frame = encoder.encode(encodeEvent(firstId, event, data))
+		return [{ id: firstId, seq: firstSeq, event, data, createdAt: now, frame }]
+	}
 	let text = ''
 	const ends: number[] = new Array(events.length)
 	for (let i = 0; i < events.length; i++) {

@@ -25,24 +25,27 @@ export interface NewChunk {
 }
 
 /** How one append's events (already stamped) are stored. */
-export function* toChunks(events: EncodedEvent[]): Generator<NewChunk> {
+export function toChunks(events: EncodedEvent[]): NewChunk[] {
+	const chunks: NewChunk[] = []
 	let from = 0
 	let bytes = 0
 	for (let i = 0; i < events.length; i++) {
 		bytes += events[i].frame.byteLength
 		if (bytes < CHUNK_ROW_BYTES && i < events.length - 1) continue
-		const taken = events.slice(from, i + 1)
+		const taken = from === 0 && i === events.length - 1 ? events : events.slice(from, i + 1)
+		const last = taken[taken.length - 1]
 		const end = taken.findLast((e) => isTerminal(e.event))
-		yield {
+		chunks.push({
 			firstId: taken[0].id,
-			lastId: taken[taken.length - 1].id,
-			lastSeq: taken[taken.length - 1].seq,
+			lastId: last.id,
+			lastSeq: last.seq,
 			lastEnd: end ? end.id : null,
-			frames: adjacent(taken),
-		}
+			frames: taken.length === 1 ? last.frame : adjacent(taken),
+		})
 		from = i + 1
 		bytes = 0
 	}
+	return chunks
 }
 
 /** A Buffer over the same bytes, for `indexOf`. */
