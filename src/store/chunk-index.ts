@@ -34,13 +34,22 @@ export const addPlace = (into: ChunkPlaces, stream: number, place: ChunkPlace) =
 	else into.set(stream, [place])
 }
 
+export interface ChunkIndexOptions {
+	/** Chunks that may wait for the index (tests set it low to mix indexed and waiting chunks). */
+	batch?: number
+	everyMs?: number
+}
+
 /**
  * Finds a stream's chunks in the SQLite engine. `chunk_index` (stream, last id -> row) is
  * written by the group commit in batches; the chunks it does not hold yet are kept here, per
  * stream, and all come after the ones it holds. On open they are found again by scanning the
  * table after `meta.indexed_seq`, which the index's writes move on with it.
  */
-export function openChunkIndex(db: Database, batch = INDEX_BATCH) {
+export function openChunkIndex(
+	db: Database,
+	{ batch = INDEX_BATCH, everyMs = INDEX_EVERY_MS }: ChunkIndexOptions = {},
+) {
 	const q = {
 		// Iterated, and left as soon as a read has what it needs, so it never walks the rest of the
 		// stream.
@@ -66,7 +75,8 @@ export function openChunkIndex(db: Database, batch = INDEX_BATCH) {
 	let unindexed: ChunkPlaces = new Map()
 	let count = 0
 	let indexedAt = Date.now()
-	for (const { stream, ...place } of q.unindexedChunks.iterate(q.indexedSeq.get()?.value ?? 0)) {
+	let indexedSeq = q.indexedSeq.get()?.value ?? 0
+	for (const { stream, ...place } of q.unindexedChunks.iterate(indexedSeq)) {
 		addPlace(unindexed, stream, place)
 		count++
 	}
@@ -78,10 +88,11 @@ export function openChunkIndex(db: Database, batch = INDEX_BATCH) {
 				for (const c of list) q.insertIndex.run(stream, c.lastId, c.lastSeq)
 		q.setIndexedSeq.run(upToSeq)
 	}
-	function written() {
+	function written(upToSeq: number) {
 		unindexed = new Map()
 		count = 0
 		indexedAt = Date.now()
+		indexedSeq = upToSeq
 	}
 
 	return {
@@ -96,34 +107,40 @@ export function openChunkIndex(db: Database, batch = INDEX_BATCH) {
 				}
 		},
 
+		/** Every chunk after this seq is one the index does not hold yet. */
+		indexedSeq: () => indexedSeq,
+
+		/** A stream's chunks holding ids up to `to` that the index does not hold yet. */
+		waiting(stream: number, to: number): ChunkPlace[] {
+			return (unindexed.get(stream) ?? []).filter((c) => c.firstId <= to)
+		},
+
+		/** After retention dropped a stream's ids up to `to`, from the index and from `waiting`. */
+		forget(stream: number, to: number) {
+			const list = unindexed.get(stream)
+			if (!list) return
+			const kept = list.filter((c) => c.lastId > to)
+			count -= list.length - kept.length
+			if (kept.length > 0 && kept[0].firstId <= to) kept[0] = { ...kept[0], firstId: to + 1 }
+			if (kept.length > 0) unindexed.set(stream, kept)
+			else unindexed.delete(stream)
+		},
+
 		/**
-		 * Called inside a commit's transaction with the chunks it added, up to seq `upToSeq`:
-		 * writes the index there when it is due. Returns what to do once the commit succeeded.
+		 * Called inside a group commit's transaction with the chunks it added, up to seq
+		 * `upToSeq`: writes the index there when it is due. Returns what to do once the
+		 * transaction has committed.
 		 */
 		commit(adding: ChunkPlaces, upToSeq: number, now: number) {
 			let added = 0
 			for (const list of adding.values()) added += list.length
-			const due = count + added >= batch || now - indexedAt >= INDEX_EVERY_MS
+			const due = count + added >= batch || now - indexedAt >= everyMs
 			if (due) write(adding, upToSeq)
 			return () => {
-				if (due) return written()
+				if (due) return written(upToSeq)
 				for (const [stream, list] of adding) for (const c of list) addPlace(unindexed, stream, c)
 				count += added
 			}
-		},
-
-		/** Indexes every chunk up to `upToSeq` now, in a transaction of its own. */
-		writeAll(upToSeq: number) {
-			if (count === 0) return
-			db.exec('BEGIN IMMEDIATE')
-			try {
-				write(new Map(), upToSeq)
-				db.exec('COMMIT')
-			} catch (error) {
-				db.exec('ROLLBACK')
-				throw error
-			}
-			written()
 		},
 	}
 }

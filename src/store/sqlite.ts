@@ -9,7 +9,13 @@ import {
 } from '../errors.ts'
 import type { StoredEvent, StreamKind } from '../events.ts'
 import { advance, isWorkflowRun, NEW_RUN, type Pending, stamp } from './advance.ts'
-import { addPlace, type ChunkPlaces, type ChunkRow, openChunkIndex } from './chunk-index.ts'
+import {
+	addPlace,
+	type ChunkIndexOptions,
+	type ChunkPlaces,
+	type ChunkRow,
+	openChunkIndex,
+} from './chunk-index.ts'
 import { asBuffer, eachEvent, nextFrame, skipFrames, toChunks } from './chunks.ts'
 import { checkOwnership, migrate } from './schema.ts'
 import {
@@ -50,7 +56,7 @@ const firstSeq = (c: ChunkRow) => c.last_seq - (c.last_id - c.first_id)
  */
 export function openSqliteStore(
 	path: string,
-	options: { maxBytes?: number; indexBatch?: number } = {},
+	options: { maxBytes?: number; index?: ChunkIndexOptions } = {},
 ): Store {
 	if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true })
 	const db = new Database(path, { create: true, strict: true })
@@ -123,10 +129,15 @@ export function openSqliteStore(
 			 VALUES (?, ?, ?, ?, ?, ?)`,
 		),
 		expireKeys: db.query<never, [number]>('DELETE FROM idempotency_keys WHERE created_at < ?'),
-		// Retention writes the index out first, so these see every chunk.
+		// The last terminal event stored before a time: through the index, then, for every stream
+		// at once, in the chunks the index does not hold yet (at most a second of them).
 		lastEndBefore: db.query<{ id: number | null }, [number, number]>(
 			`SELECT max(c.last_end) AS id FROM chunk_index i JOIN chunks c ON c.last_seq = i.last_seq
 			 WHERE i.stream = ? AND c.created_at < ?`,
+		),
+		lastEndsWaiting: db.query<[number, number | null], [number, number]>(
+			`SELECT stream, max(last_end) FROM chunks WHERE last_seq > ? AND created_at < ?
+			 GROUP BY stream`,
 		),
 		deleteChunks: db.query<never, [number, number]>(
 			`DELETE FROM chunks WHERE last_seq IN
@@ -143,6 +154,11 @@ export function openSqliteStore(
 			 FROM chunk_index i JOIN chunks c ON c.last_seq = i.last_seq
 			 WHERE i.stream = ? AND i.last_id > ? ORDER BY i.last_id LIMIT 1`,
 		),
+		chunkForTrim: db.query<
+			{ last_seq: number; first_id: number; last_end: number | null; frames: Uint8Array },
+			[number]
+		>('SELECT last_seq, first_id, last_end, frames FROM chunks WHERE last_seq = ?'),
+		deleteChunk: db.query<never, [number]>('DELETE FROM chunks WHERE last_seq = ?'),
 		trimChunk: db.query<never, [number, number | null, Uint8Array, number]>(
 			'UPDATE chunks SET first_id = ?, last_end = ?, frames = ? WHERE last_seq = ?',
 		),
@@ -182,7 +198,7 @@ export function openSqliteStore(
 	let lastSeq = q.lastSeq.get()?.value ?? 0
 	let visibleSeq = lastSeq
 
-	const index = openChunkIndex(db, options.indexBatch)
+	const index = openChunkIndex(db, options.index)
 	const listeners = new Set<AdvanceListener>()
 	let pending: Pending[] = []
 	let flushScheduled = false
@@ -486,7 +502,11 @@ export function openSqliteStore(
 		},
 
 		async prunable(cutoff) {
-			index.writeAll(lastSeq)
+			// Chunks the index does not hold yet are newer than those it does: their last end, if
+			// they have one, is the stream's.
+			const waiting = new Map(
+				q.lastEndsWaiting.values(index.indexedSeq(), cutoff) as [number, number | null][],
+			)
 			const found: Array<{ stream: string; upToId: number }> = []
 			for (const row of visible.values()) {
 				if (row.firstId > row.lastId) continue
@@ -495,7 +515,7 @@ export function openSqliteStore(
 						found.push({ stream: row.name, upToId: row.lastId })
 					continue
 				}
-				const end = q.lastEndBefore.get(row.key, cutoff)?.id
+				const end = waiting.get(row.key) ?? q.lastEndBefore.get(row.key, cutoff)?.id
 				if (end) found.push({ stream: row.name, upToId: end })
 			}
 			return found
@@ -508,13 +528,19 @@ export function openSqliteStore(
 				if (!row || row.firstId > upToId) return dropped
 				// Small transactions, a turn of the event loop apart, so publishing never waits long.
 				const to = Math.min(upToId, row.firstId + PRUNE_BATCH - 1)
-				index.writeAll(lastSeq)
+				// Chunks the index does not hold yet go by their rows: writing the index first could
+				// need pages a full store does not have.
+				const waiting = index.waiting(row.key, to)
 				db.exec('BEGIN IMMEDIATE')
 				try {
 					q.deleteChunks.run(row.key, to)
 					q.deleteIndex.run(row.key, to)
+					for (const c of waiting) if (c.lastId <= to) q.deleteChunk.run(c.lastSeq)
 					// The chunk holding both `to` and later events keeps only the later ones.
-					const cut = q.chunkAt.get(row.key, to)
+					const straddling = waiting.find((c) => c.lastId > to)
+					const cut = straddling
+						? q.chunkForTrim.get(straddling.lastSeq)
+						: q.chunkAt.get(row.key, to)
 					if (cut && cut.first_id <= to) {
 						const frames = asBuffer(cut.frames)
 						q.trimChunk.run(
@@ -527,9 +553,10 @@ export function openSqliteStore(
 					q.setFirstId.run(to + 1, snapshot, row.key)
 					db.exec('COMMIT')
 				} catch (error) {
-					db.exec('ROLLBACK')
+					if (db.inTransaction) db.exec('ROLLBACK')
 					throw error
 				}
+				index.forget(row.key, to)
 				dropped += to - row.firstId + 1
 				for (const map of [rows, visible]) {
 					const r = map.get(stream)

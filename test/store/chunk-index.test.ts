@@ -1,6 +1,7 @@
 import { Database } from 'bun:sqlite'
 import { describe, expect, it } from 'bun:test'
 import { join } from 'node:path'
+import { InsufficientStorageError } from '../../src/errors.ts'
 import { encodeEvent } from '../../src/events.ts'
 import { openSqliteStore } from '../../src/store/sqlite.ts'
 import { tempDir } from '../helpers.ts'
@@ -13,7 +14,7 @@ describe('sqlite chunk index', () => {
 		using dir = tempDir()
 		const path = join(dir.path, 'cortex.db')
 		// The 5th commit writes the index; the 6th and 7th chunks wait for a later one.
-		let store = openSqliteStore(path, { indexBatch: 5 })
+		let store = openSqliteStore(path, { index: { batch: 5 } })
 		for (let i = 1; i <= 7; i++)
 			await store.append('agents/a', [{ event: 'progress', data: data(i) }])
 		const check = async () => {
@@ -33,12 +34,52 @@ describe('sqlite chunk index', () => {
 		const file = new Database(path, { readonly: true })
 		expect(file.query('SELECT count(*) AS n FROM chunk_index').get()).toEqual({ n: 5 })
 		file.close()
-		store = openSqliteStore(path, { indexBatch: 5 })
+		store = openSqliteStore(path, { index: { batch: 5 } })
 		try {
 			await check()
 			// Retention indexes everything before it looks.
 			await store.append('agents/a', [{ event: 'complete', data: '{}' }])
 			expect(await store.prunable(Date.now() + 60_000)).toEqual([{ stream: 'agents/a', upToId: 8 }])
+		} finally {
+			await store.close()
+		}
+	})
+
+	it('lets retention free a full store while thousands of chunks wait for the index', async () => {
+		using dir = tempDir()
+		const path = join(dir.path, 'cortex.db')
+		// The index waits for nothing but retention, so the chunks it does not hold pile up.
+		const store = openSqliteStore(path, {
+			maxBytes: 512 * 1024,
+			index: { batch: Number.POSITIVE_INFINITY, everyMs: Number.POSITIVE_INFINITY },
+		})
+		try {
+			const big = 'x'.repeat(2_000)
+			await store.append('workflows/old', [
+				...Array.from({ length: 40 }, (_, i) => ({
+					event: 'step_progress',
+					data: `{"stepId":"s","m":"${i}${big}"}`,
+				})),
+				{ event: 'complete', data: '{}' },
+			])
+			let full: unknown
+			for (let i = 0; i < 20_000 && !full; i += 50)
+				await Promise.all(
+					Array.from({ length: 50 }, (_, j) =>
+						store
+							.append(`agents/a${j % 25}`, [{ event: 'progress', data: '{}' }])
+							.catch((error) => {
+								full = error
+							}),
+					),
+				)
+			expect(full).toBeInstanceOf(InsufficientStorageError)
+			const prunable = await store.prunable(Date.now() + 60_000)
+			expect(prunable).toContainEqual({ stream: 'workflows/old', upToId: 41 })
+			expect(await store.prune('workflows/old', 41, '{}')).toBe(41)
+			expect(
+				(await store.append('agents/a0', [{ event: 'progress', data: '{}' }])).ids,
+			).toHaveLength(1)
 		} finally {
 			await store.close()
 		}

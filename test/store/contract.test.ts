@@ -44,7 +44,7 @@ const ENGINES: Engine[] = [
 			dirs.push(dir)
 			return join(dir.path, 'cortex.db')
 		},
-		open: async (path) => openSqliteStore(path, { indexBatch: 3 }),
+		open: async (path) => openSqliteStore(path, { index: { batch: 3 } }),
 	},
 	{
 		name: 'postgres',
