@@ -51,7 +51,7 @@ const encoder = new TextEncoder()
 
 /**
  * The events of one append as stored: ids and global cursors from the first ones on, framed.
- * The frames are encoded in one go, as adjacent views of one buffer (see `adjacent`).
+ * The frames are encoded in one go, as adjacent views of one buffer (see `adjacent` in chunks.ts).
  */
 export function stamp(events: NewEvent[], firstId: number, firstSeq: number, now: number) {
 	if (events.length === 1) {
@@ -84,16 +84,4 @@ export function stamp(events: NewEvent[], firstId: number, firstSeq: number, now
 			frame,
 		}
 	})
-}
-
-/** The frames of consecutive stored events as one byte range, without a copy when they are adjacent. */
-export function adjacent(events: EncodedEvent[]): Uint8Array {
-	const first = events[0].frame
-	const last = events[events.length - 1].frame
-	const length = last.byteOffset + last.byteLength - first.byteOffset
-	let total = 0
-	for (const e of events) total += e.frame.byteLength
-	return first.buffer === last.buffer && total === length
-		? new Uint8Array(first.buffer, first.byteOffset, length)
-		: Buffer.concat(events.map((e) => e.frame))
 }

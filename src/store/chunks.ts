@@ -1,5 +1,4 @@
 import { isTerminal } from '../events.ts'
-import { adjacent } from './advance.ts'
 import type { EncodedEvent } from './store.ts'
 
 /**
@@ -22,6 +21,18 @@ export interface NewChunk {
 	/** The id of the chunk's last terminal event, which retention looks for. */
 	lastEnd: number | null
 	frames: Uint8Array
+}
+
+/** The frames of consecutive stored events as one byte range, without a copy when they are adjacent. */
+function adjacent(events: EncodedEvent[]): Uint8Array {
+	const first = events[0].frame
+	const last = events[events.length - 1].frame
+	const length = last.byteOffset + last.byteLength - first.byteOffset
+	let total = 0
+	for (const e of events) total += e.frame.byteLength
+	return first.buffer === last.buffer && total === length
+		? new Uint8Array(first.buffer, first.byteOffset, length)
+		: Buffer.concat(events.map((e) => e.frame))
 }
 
 /** How one append's events (already stamped) are stored. */

@@ -25,9 +25,9 @@ export const CHANNEL = 'cortex_stream'
 /** How often an instance looks for commits whose notification it missed (a reconnect, say). */
 export const CATCH_UP_MS = 1_000
 /** Events per read when an instance hands other instances' commits to its hub. */
+const PUMP_BATCH = 4096
 /** Rows per query of a replay. */
 const FRAMES_PAGE = 1024
-const PUMP_BATCH = 4096
 const PRUNE_BATCH = 1000
 const SIZE_EVERY_MS = 10_000
 
