@@ -45,10 +45,18 @@ export function tempDir(prefix = 'cortex-test-') {
 	return { path, [Symbol.dispose]: () => rmSync(path, { recursive: true, force: true }) }
 }
 
+// What the run leaves behind, removed by test/setup.ts after the last test file: `bun test`
+// fires no process "exit" event.
 const dirs: string[] = []
-process.on('exit', () => {
-	for (const d of dirs) rmSync(d, { recursive: true, force: true })
-})
+let sharedPg: Promise<import('./postgres.ts').PgCluster> | undefined
+
+/** Removes every server's temp dir and stops the shared Postgres cluster. */
+export async function cleanUpRun() {
+	for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true })
+	const pg = sharedPg
+	sharedPg = undefined
+	if (pg) await (await pg).stop()
+}
 
 /**
  * Starts a real server process on a free port with a SQLite file in a temp dir and waits for
@@ -62,8 +70,6 @@ process.on('exit', () => {
  */
 export const ENGINE = process.env.CORTEX_TEST_ENGINE === 'postgres' ? 'postgres' : 'sqlite'
 export const onPostgres = ENGINE === 'postgres'
-let sharedPg: Promise<import('./postgres.ts').PgCluster> | undefined
-
 export async function startServer(options: ServerOptions = {}): Promise<TestServer> {
 	let dbPath = options.dbPath
 	if (!dbPath && ENGINE === 'postgres') {
