@@ -36,15 +36,19 @@ export function advance(stream: string, state: RunState, events: NewEvent[]): Ru
 			)
 	}
 	let { lastId, status, executionStart } = state
-	for (const e of events) {
-		lastId++
-		if (status !== 'running') {
-			status = 'running'
-			executionStart = lastId
-		}
-		if (isTerminal(e.event)) status = e.event as RunStatus
-	}
+	for (const e of events)
+		({ status, executionStart } = advanceOne(status, executionStart, ++lastId, e.event))
 	return { lastId, status, executionStart }
+}
+
+/** A run's status and execution start once event `id` of type `event` follows. */
+export function advanceOne(status: RunStatus, executionStart: number, id: number, event: string) {
+	if (status !== 'running') {
+		status = 'running'
+		executionStart = id
+	}
+	if (isTerminal(event)) status = event as RunStatus
+	return { status, executionStart }
 }
 
 const encoder = new TextEncoder()

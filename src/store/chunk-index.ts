@@ -128,18 +128,25 @@ export function openChunkIndex(
 
 		/**
 		 * Called inside a group commit's transaction with the chunks it added, up to seq
-		 * `upToSeq`: writes the index there when it is due. Returns what to do once the
-		 * transaction has committed.
+		 * `upToSeq`: writes the index there when it is due, and calls `alsoDue` to write what else
+		 * keeps pace with it. Returns what to do once the transaction has committed.
 		 */
-		commit(adding: ChunkPlaces, upToSeq: number, now: number) {
+		commit(adding: ChunkPlaces, upToSeq: number, now: number, alsoDue: () => void) {
 			let added = 0
 			for (const list of adding.values()) added += list.length
 			const due = count + added >= batch || now - indexedAt >= everyMs
-			if (due) write(adding, upToSeq)
-			return () => {
-				if (due) return written(upToSeq)
+			if (due) {
+				write(adding, upToSeq)
+				alsoDue()
+			}
+			return (): boolean => {
+				if (due) {
+					written(upToSeq)
+					return true
+				}
 				for (const [stream, list] of adding) for (const c of list) addPlace(unindexed, stream, c)
 				count += added
+				return false
 			}
 		},
 	}

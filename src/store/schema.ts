@@ -72,6 +72,8 @@ export const MIGRATIONS: string[] = [
 	// chunk_index finds a stream's chunks. It is written in batches, not with each commit: a
 	// commit that touched one index page per stream cost four times as much (see sqlite.ts).
 	// Every chunk after `indexed_seq` is missing from it, and found by scanning the table's end.
+	// The stream rows and meta.last_seq are written with it, and brought up to date from those
+	// chunks on open.
 	`
 	CREATE TABLE chunks (
 		last_seq INTEGER PRIMARY KEY,

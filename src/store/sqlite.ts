@@ -8,7 +8,7 @@ import {
 	StoreUnavailableError,
 } from '../errors.ts'
 import type { StoredEvent, StreamKind } from '../events.ts'
-import { advance, isWorkflowRun, NEW_RUN, type Pending, stamp } from './advance.ts'
+import { advance, advanceOne, isWorkflowRun, NEW_RUN, type Pending, stamp } from './advance.ts'
 import {
 	addPlace,
 	type ChunkIndexOptions,
@@ -106,6 +106,14 @@ export function openSqliteStore(
 		updateStream: db.query<never, [number, string, number, number, number]>(
 			'UPDATE streams SET last_id = ?, status = ?, execution_start = ?, updated_at = ? WHERE key = ?',
 		),
+		// Oldest first, with what `advance` needs: the stream rows' catch-up on open.
+		chunksAfter: db.query<
+			{ stream: number; first_id: number; last_id: number; created_at: number; frames: Uint8Array },
+			[number]
+		>(
+			'SELECT stream, first_id, last_id, created_at, frames FROM chunks WHERE last_seq > ? ORDER BY last_seq',
+		),
+		maxSeq: db.query<{ seq: number | null }, []>('SELECT max(last_seq) AS seq FROM chunks'),
 		insertChunk: db.query<
 			never,
 			[number, number, number, number, number, number | null, Uint8Array]
@@ -162,8 +170,9 @@ export function openSqliteStore(
 		trimChunk: db.query<never, [number, number | null, Uint8Array, number]>(
 			'UPDATE chunks SET first_id = ?, last_end = ?, frames = ? WHERE last_seq = ?',
 		),
-		setFirstId: db.query<never, [number, string, number]>(
-			'UPDATE streams SET first_id = ?, snapshot = ? WHERE key = ?',
+		pruned: db.query<never, [number, string, number, string, number, number, number]>(
+			`UPDATE streams SET first_id = ?, snapshot = ?, last_id = ?, status = ?, execution_start = ?,
+			 updated_at = ? WHERE key = ?`,
 		),
 		oldest: db.query<{ seq: number; created_at: number }, []>(
 			'SELECT last_seq - (last_id - first_id) AS seq, created_at FROM chunks ORDER BY last_seq LIMIT 1',
@@ -178,8 +187,10 @@ export function openSqliteStore(
 		setLastSeq: db.query<never, [number]>("UPDATE meta SET value = ? WHERE key = 'last_seq'"),
 	}
 
-	// The process is the only writer, so the stream rows live in memory and are written through.
-	// `rows` is the state as committed; `visible` as made durable, which readers see.
+	// The process is the only writer, so the stream rows live in memory. The table is written
+	// with the chunk index, not with each commit (see `flush`): on open, the chunks the index does
+	// not hold yet bring its rows up to date. `rows` is the state as committed; `visible` as made
+	// durable, which readers see.
 	const rows = new Map<string, Row>()
 	const visible = new Map<string, Row>()
 	for (const r of q.streams.all())
@@ -194,11 +205,42 @@ export function openSqliteStore(
 			updatedAt: r.updated_at,
 			...(r.snapshot !== null && { snapshot: r.snapshot }),
 		})
-	for (const [name, row] of rows) visible.set(name, row)
-	let lastSeq = q.lastSeq.get()?.value ?? 0
-	let visibleSeq = lastSeq
-
 	const index = openChunkIndex(db, options.index)
+	const names = new Map([...rows.values()].map((r) => [r.key, r.name]))
+	for (const c of q.chunksAfter.iterate(index.indexedSeq())) {
+		const row = rows.get(names.get(c.stream) as string) as Row
+		// Retention writes a stream's row as it is, so the row may hold some of these already.
+		if (c.last_id <= row.lastId) continue
+		let { status, executionStart } = row
+		eachEvent(
+			c.frames,
+			c.first_id,
+			Math.max(c.first_id, row.lastId + 1),
+			c.last_id,
+			(id, event) => {
+				;({ status, executionStart } = advanceOne(status, executionStart, id, event))
+			},
+		)
+		Object.assign(row, { lastId: c.last_id, status, executionStart, updatedAt: c.created_at })
+	}
+	for (const [name, row] of rows) visible.set(name, row)
+	// meta.last_seq too is written with the index; it outlives the chunks retention deletes.
+	let lastSeq = Math.max(q.lastSeq.get()?.value ?? 0, q.maxSeq.get()?.seq ?? 0)
+	let visibleSeq = lastSeq
+	// Streams whose row in the table is behind `rows`.
+	const dirty = new Set<string>()
+
+	/**
+	 * Writes, inside the transaction in progress, the stream rows as they will be once it has
+	 * committed (`working` holds its own streams), and the last seq.
+	 */
+	function writeRows(working: Map<string, Row>, seq: number) {
+		const write = (r: Row) =>
+			q.updateStream.run(r.lastId, r.status, r.executionStart, r.updatedAt, r.key)
+		for (const name of dirty) if (!working.has(name)) write(rows.get(name) as Row)
+		for (const r of working.values()) write(r)
+		q.setLastSeq.run(seq)
+	}
 	const listeners = new Set<AdvanceListener>()
 	let pending: Pending[] = []
 	let flushScheduled = false
@@ -242,7 +284,6 @@ export function openSqliteStore(
 		}
 		seq += stored.length
 		next.updatedAt = now
-		q.updateStream.run(next.lastId, next.status, next.executionStart, now, next.key)
 		if (req.idempotency)
 			q.insertKey.run(
 				next.key,
@@ -277,7 +318,7 @@ export function openSqliteStore(
 		const outcomes: Array<{ result?: AppendResult; stored?: EncodedEvent[]; error?: Error }> = []
 		const adding: ChunkPlaces = new Map()
 		let seq = lastSeq
-		let indexed: () => void
+		let indexed: () => boolean
 		try {
 			db.exec('BEGIN IMMEDIATE')
 			for (const req of batch) {
@@ -302,8 +343,9 @@ export function openSqliteStore(
 					outcomes.push({ error })
 				}
 			}
-			if (seq !== lastSeq) q.setLastSeq.run(seq)
-			indexed = index.commit(adding, seq, now)
+			// The stream rows and the last seq are written when the index is: each commit then
+			// writes the pages of its chunks only (4.65 -> 2.65 WAL pages per commit of 17 appends).
+			indexed = index.commit(adding, seq, now, () => writeRows(working, seq))
 			db.exec('COMMIT')
 			commits++
 		} catch (error) {
@@ -319,7 +361,8 @@ export function openSqliteStore(
 		}
 		lastSeq = seq
 		for (const [name, row] of working) rows.set(name, row)
-		indexed()
+		if (indexed()) dirty.clear()
+		else for (const name of working.keys()) dirty.add(name)
 		// Refusals and replays wait too: what they answered from must be durable as well.
 		afterSync((error) => {
 			for (const [name, row] of working) {
@@ -550,7 +593,18 @@ export function openSqliteStore(
 							cut.last_seq,
 						)
 					}
-					q.setFirstId.run(to + 1, snapshot, row.key)
+					// The chunks deleted may be some the stream's row and the last seq in the table
+					// are not written up to yet (see `writeRows`), so both are written here.
+					q.pruned.run(
+						to + 1,
+						snapshot,
+						row.lastId,
+						row.status,
+						row.executionStart,
+						row.updatedAt,
+						row.key,
+					)
+					q.setLastSeq.run(lastSeq)
 					db.exec('COMMIT')
 				} catch (error) {
 					if (db.inTransaction) db.exec('ROLLBACK')

@@ -45,6 +45,50 @@ describe('sqlite chunk index', () => {
 		}
 	})
 
+	it('brings the stream rows and the last seq up to date on open, also after retention deleted chunks the index did not hold', async () => {
+		using dir = tempDir()
+		const path = join(dir.path, 'cortex.db')
+		// Nothing but retention writes the table's stream rows and last seq here.
+		const never = { batch: Number.POSITIVE_INFINITY, everyMs: Number.POSITIVE_INFINITY }
+		let store = openSqliteStore(path, { index: never })
+		const append = (stream: string, ...types: string[]) =>
+			store.append(
+				stream,
+				types.map((event) => ({ event, data: '{}' })),
+			)
+		// agents/a: execution 1 is ids 1-2, execution 2 starts at 3 and ends at 5, one append each.
+		for (const type of ['progress', 'complete', 'progress', 'progress', 'complete'])
+			await append('agents/a', type)
+		await append('agents/b', 'progress', 'complete', 'progress')
+		await append('workflows/w', 'step_start', 'failed')
+		await append('agents/gone', 'progress', 'complete')
+		const streams = ['agents/a', 'agents/b', 'workflows/w', 'agents/gone']
+		// Mid-execution, and everything a stream has: both delete chunks the index does not hold.
+		expect(await store.prune('agents/a', 3, '{"s":1}')).toBe(3)
+		expect(await store.prune('agents/gone', 2, '{"s":2}')).toBe(2)
+		const states = await Promise.all(streams.map((s) => store.state(s)))
+		const cursor = await store.cursor()
+		expect(states.map((s) => s && [s.lastId, s.status, s.executionStart, s.firstId])).toEqual([
+			[5, 'complete', 3, 4],
+			[3, 'running', 3, 1],
+			[2, 'failed', 1, 1],
+			[2, 'complete', 1, 3],
+		])
+		await store.close()
+
+		store = openSqliteStore(path, { index: never })
+		try {
+			expect(await Promise.all(streams.map((s) => store.state(s)))).toEqual(states)
+			expect(await store.cursor()).toBe(cursor)
+			expect((await append('agents/gone', 'progress')).ids).toEqual([3])
+			expect((await store.readAll(cursor, 10)).map((e) => [e.stream, e.id, e.seq])).toEqual([
+				['agents/gone', 3, cursor + 1],
+			])
+		} finally {
+			await store.close()
+		}
+	})
+
 	it('lets retention free a full store while thousands of chunks wait for the index', async () => {
 		using dir = tempDir()
 		const path = join(dir.path, 'cortex.db')
