@@ -25,9 +25,9 @@ export function createApp(deps: AppDeps) {
 	const { config, log, metrics } = deps
 	const cors = new Set(config.corsOrigins)
 	return new Elysia()
+		.headers(SECURITY_HEADERS)
 		.onRequest(({ request, set }) => {
 			started.set(request, performance.now())
-			Object.assign(set.headers, SECURITY_HEADERS)
 			const origin = request.headers.get('origin')
 			if (origin === null || !(cors.has(origin) || cors.has('*'))) return
 			set.headers['access-control-allow-origin'] = cors.has('*') ? '*' : origin
