@@ -14,7 +14,7 @@ export async function readJson(request: Request, maxBytes: number): Promise<unkn
 	if (declared !== null && Number(declared) > maxBytes) throw tooLarge()
 	const bytes =
 		declared !== null
-			? new Uint8Array(await request.arrayBuffer())
+			? await request.bytes()
 			: await readChunked(request, maxBytes, tooLarge)
 	if (bytes.byteLength > maxBytes) throw tooLarge()
 	if (bytes.byteLength === 0)
