@@ -13,9 +13,7 @@ export async function readJson(request: Request, maxBytes: number): Promise<unkn
 	const declared = request.headers.get('content-length')
 	if (declared !== null && Number(declared) > maxBytes) throw tooLarge()
 	const bytes =
-		declared !== null
-			? await request.bytes()
-			: await readChunked(request, maxBytes, tooLarge)
+		declared !== null ? await request.bytes() : await readChunked(request, maxBytes, tooLarge)
 	if (bytes.byteLength > maxBytes) throw tooLarge()
 	if (bytes.byteLength === 0)
 		throw new MalformedJsonError('the body is empty; send a JSON event or array of events')

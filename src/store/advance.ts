@@ -35,20 +35,20 @@ export function advance(stream: string, state: RunState, events: NewEvent[]): Ru
 				`/${end + 1}`,
 			)
 	}
-	let { lastId, status, executionStart } = state
-	for (const e of events)
-		({ status, executionStart } = advanceOne(status, executionStart, ++lastId, e.event))
-	return { lastId, status, executionStart }
+	const { lastId, status, executionStart } = state
+	const next: RunState = { lastId, status, executionStart }
+	for (const e of events) follow(next, next.lastId + 1, e.event)
+	return next
 }
 
-/** A run's status and execution start once event `id` of type `event` follows. */
-export function advanceOne(status: RunStatus, executionStart: number, id: number, event: string) {
-	if (status !== 'running') {
-		status = 'running'
-		executionStart = id
+/** Moves `state` on past event `id` of type `event`, in place (no object per event). */
+export function follow(state: RunState, id: number, event: string) {
+	state.lastId = id
+	if (state.status !== 'running') {
+		state.status = 'running'
+		state.executionStart = id
 	}
-	if (isTerminal(event)) status = event as RunStatus
-	return { status, executionStart }
+	if (isTerminal(event)) state.status = event as RunStatus
 }
 
 const encoder = new TextEncoder()

@@ -8,7 +8,7 @@ import {
 	StoreUnavailableError,
 } from '../errors.ts'
 import type { StoredEvent, StreamKind } from '../events.ts'
-import { advance, advanceOne, isWorkflowRun, NEW_RUN, type Pending, stamp } from './advance.ts'
+import { advance, follow, isWorkflowRun, NEW_RUN, type Pending, stamp } from './advance.ts'
 import {
 	addPlace,
 	type ChunkIndexOptions,
@@ -211,17 +211,10 @@ export function openSqliteStore(
 		const row = rows.get(names.get(c.stream) as string) as Row
 		// Retention writes a stream's row as it is, so the row may hold some of these already.
 		if (c.last_id <= row.lastId) continue
-		let { status, executionStart } = row
-		eachEvent(
-			c.frames,
-			c.first_id,
-			Math.max(c.first_id, row.lastId + 1),
-			c.last_id,
-			(id, event) => {
-				;({ status, executionStart } = advanceOne(status, executionStart, id, event))
-			},
+		eachEvent(c.frames, c.first_id, Math.max(c.first_id, row.lastId + 1), c.last_id, (id, event) =>
+			follow(row, id, event),
 		)
-		Object.assign(row, { lastId: c.last_id, status, executionStart, updatedAt: c.created_at })
+		row.updatedAt = c.created_at
 	}
 	for (const [name, row] of rows) visible.set(name, row)
 	// meta.last_seq too is written with the index; it outlives the chunks retention deletes.
