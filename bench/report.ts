@@ -59,6 +59,10 @@ export interface ScenarioContext {
 	dir: string
 	/** Set to write a CPU profile of each cortex-stream server there. */
 	profileDir?: string
+	/** `compare`: the git revision to measure against (`--against=<ref>`). */
+	against?: string
+	/** `compare`: how many alternating pairs to run (`--pairs=<n>`). */
+	pairs?: number
 }
 
 /** Other processes or the hypervisor took enough CPU to disturb the figures. */

@@ -2,9 +2,11 @@
  * cortex-stream benchmark suite.
  *
  *   bun run bench [fanout] [ingest] [resume] [soak] [scale] [--profile]
+ *   bun run bench compare [--against=<git ref, HEAD by default>] [--pairs=<n, 5 by default>]
  *
- * No scenario runs fanout, ingest and resume; soak (ten minutes) and scale (SQLite against two
- * instances on Postgres, about two minutes) run only by name. The server (and the floor) run
+ * No scenario runs fanout, ingest and resume; soak (ten minutes), scale (SQLite against two
+ * instances on Postgres, about two minutes) and compare (this tree's ingest against another
+ * revision's, in alternating pairs) run only by name. The server (and the floor) run
  * pinned to core 0, every load generator in its own process pinned to core 1. Tables go to
  * stdout, a JSON summary to .bench/results.json (scenarios not run keep their previous entry).
  * `--profile` also writes a CPU profile of each cortex-stream server to .bench/profiles/.
@@ -13,6 +15,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node
 import os from 'node:os'
 import { join } from 'node:path'
 import { type Check, checksTable, type ScenarioContext, type ScenarioOutput } from './report.ts'
+import { compare } from './scenario-compare.ts'
 import { fanout } from './scenario-fanout.ts'
 import { ingest } from './scenario-ingest.ts'
 import { resume } from './scenario-resume.ts'
@@ -26,12 +29,13 @@ const SCENARIOS: Record<string, (ctx: ScenarioContext) => Promise<ScenarioOutput
 	resume,
 	soak,
 	scale,
+	compare,
 }
 /**
  * Run by name only: `bun run bench soak` takes ten minutes; `scale` needs Postgres installed and
- * compares store engines rather than checking targets.
+ * compares store engines rather than checking targets; `compare` measures a change.
  */
-const ON_REQUEST = new Set(['soak', 'scale'])
+const ON_REQUEST = new Set(['soak', 'scale', 'compare'])
 /** The 5,000-subscriber run holds that many sockets in the server and in the load generator. */
 const FDS_NEEDED = 5_000 + 256
 
@@ -41,6 +45,14 @@ const RESULTS = join(OUT, 'results.json')
 
 const args = process.argv.slice(2)
 const profile = args.includes('--profile')
+const option = (name: string) =>
+	args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) || undefined
+const againstRef = option('against')
+const pairs = option('pairs') === undefined ? undefined : Number(option('pairs'))
+if (pairs !== undefined && !(Number.isInteger(pairs) && pairs >= 1 && pairs <= 20)) {
+	console.error('--pairs must be a whole number from 1 to 20')
+	process.exit(2)
+}
 const names = args.filter((a) => !a.startsWith('--'))
 const unknown = names.filter((n) => !(n in SCENARIOS))
 if (unknown.length > 0) {
@@ -104,7 +116,7 @@ try {
 	for (const name of selected) {
 		const t0 = performance.now()
 		console.log(`\n== ${name}`)
-		const out = await SCENARIOS[name]({ dir, profileDir })
+		const out = await SCENARIOS[name]({ dir, profileDir, against: againstRef, pairs })
 		const seconds = (performance.now() - t0) / 1000
 		console.log(out.text)
 		console.log(`(${name}: ${seconds.toFixed(0)} s)`)

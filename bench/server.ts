@@ -57,6 +57,8 @@ export interface TargetOptions {
 	profileDir?: string
 	/** cortex-stream's `--db`, e.g. a `postgres://` URL; a SQLite file in `dir` by default. */
 	db?: string
+	/** Run cortex-stream from this source tree (another revision's worktree); this one by default. */
+	root?: string
 }
 
 /**
@@ -77,7 +79,7 @@ export async function startTarget(kind: TargetKind, options: TargetOptions): Pro
 								`--cpu-prof-name=${options.name}.cpuprofile`,
 							]
 						: []),
-					join(ROOT, 'src/main.ts'),
+					join(options.root ?? ROOT, 'src/main.ts'),
 					'serve',
 					'--port',
 					'0',
