@@ -47,6 +47,8 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
 		// The publish route enforces --max-body itself, with a JSON 413; this is only a backstop.
 		maxRequestBodySize: config.maxBody * 2 + 65_536,
 		idleTimeout: 10,
+		// Elysia turns Bun's development mode on unless NODE_ENV=production; a server is never that.
+		development: false,
 	})
 	const server = app.server
 	if (!server) throw new Error('the server did not start')
