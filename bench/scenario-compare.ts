@@ -34,6 +34,8 @@ export async function compare(ctx: ScenarioContext): Promise<ScenarioOutput> {
 	if (!sameLock(sha))
 		console.warn(`  ${label} has another bun.lock; it runs on this tree's node_modules anyway`)
 	const tree = join(ctx.dir, 'against')
+	// A run stopped by Ctrl-C removes the scratch dir but leaves git's record of the worktree.
+	git('worktree', 'prune')
 	git('worktree', 'add', '--detach', tree, sha)
 	symlinkSync(join(ROOT, 'node_modules'), join(tree, 'node_modules'))
 	try {
