@@ -11,10 +11,9 @@
  */
 import { symlinkSync } from 'node:fs'
 import { join } from 'node:path'
-import type { IngestJob, IngestResult } from './ingest.ts'
+import type { IngestResult } from './ingest.ts'
 import { type Cell, fmt, type ScenarioContext, type ScenarioOutput, table } from './report.ts'
-import { CLIENTS, CONFIGS, MEASURE_S, WARMUP_S } from './scenario-ingest.ts'
-import { against } from './server.ts'
+import { CLIENTS, CONFIGS, ingestAgainst, MEASURE_S, WARMUP_S } from './scenario-ingest.ts'
 import { median } from './stats.ts'
 
 const ROOT = join(import.meta.dir, '..')
@@ -50,23 +49,13 @@ export async function compare(ctx: ScenarioContext): Promise<ScenarioOutput> {
 			for (let i = 0; i < pairs; i++)
 				for (const k of i % 2 === 0 ? [0, 1] : [1, 0]) {
 					console.log(`  ${sides[k].name}: ${CLIENTS} clients x ${batch} (pair ${i + 1}/${pairs})`)
+					const name = `compare-${batch}-${i}-${k}`
 					runs[k].push(
-						await against<IngestResult>(
+						await ingestAgainst(
 							'cortex',
-							{ dir: ctx.dir, name: `compare-${batch}-${i}-${k}`, root: sides[k].root },
-							'ingest.ts',
-							(serverPid, endpoint) =>
-								({
-									endpoint,
-									serverPid,
-									clients: CLIENTS,
-									batch,
-									warmupS: WARMUP_S,
-									measureS: MEASURE_S,
-									maxRequests,
-									streamPrefix: `compare-${batch}-${i}-${k}`,
-								}) satisfies IngestJob,
-							60,
+							{ dir: ctx.dir, name, root: sides[k].root },
+							{ batch, maxRequests },
+							name,
 						),
 					)
 				}

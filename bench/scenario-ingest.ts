@@ -18,7 +18,7 @@ import {
 	type ScenarioOutput,
 	table,
 } from './report.ts'
-import { against, type TargetKind } from './server.ts'
+import { against, type TargetKind, type TargetOptions } from './server.ts'
 import { median } from './stats.ts'
 
 export const CONFIGS = [
@@ -29,6 +29,32 @@ export const CLIENTS = 32
 export const WARMUP_S = 1
 export const MEASURE_S = 5
 export const REPEATS = 3
+
+/** One run of the closed-loop ingest load, with this scenario's settings, against a fresh target. */
+export function ingestAgainst(
+	kind: TargetKind,
+	options: TargetOptions,
+	{ batch, maxRequests }: (typeof CONFIGS)[number],
+	streamPrefix: string,
+) {
+	return against<IngestResult>(
+		kind,
+		options,
+		'ingest.ts',
+		(serverPid, endpoint) =>
+			({
+				endpoint,
+				serverPid,
+				clients: CLIENTS,
+				batch,
+				warmupS: WARMUP_S,
+				measureS: MEASURE_S,
+				maxRequests,
+				streamPrefix,
+			}) satisfies IngestJob,
+		60,
+	)
+}
 
 type Row = [label: string, get: (r: IngestResult) => number, withRatio: boolean]
 
@@ -57,22 +83,11 @@ export async function ingest(ctx: ScenarioContext): Promise<ScenarioOutput> {
 				)
 				const name = `ingest-${kind}-${batch}${i > 0 ? `-${i + 1}` : ''}`
 				results[kind].push(
-					await against<IngestResult>(
+					await ingestAgainst(
 						kind,
 						{ dir: ctx.dir, name, profileDir: ctx.profileDir },
-						'ingest.ts',
-						(serverPid, endpoint) =>
-							({
-								endpoint,
-								serverPid,
-								clients: CLIENTS,
-								batch,
-								warmupS: WARMUP_S,
-								measureS: MEASURE_S,
-								maxRequests,
-								streamPrefix: `ingest-${batch}-${i}`,
-							}) satisfies IngestJob,
-						60,
+						{ batch, maxRequests },
+						`ingest-${batch}-${i}`,
 					),
 				)
 			}
