@@ -63,6 +63,8 @@ export interface ScenarioContext {
 	against?: string
 	/** `compare`: how many alternating pairs to run (`--pairs=<n>`). */
 	pairs?: number
+	/** `compare`: which loads, `ingest` (the default) or `fanout` (`--load=<name>`). */
+	load?: string
 }
 
 /** Other processes or the hypervisor took enough CPU to disturb the figures. */

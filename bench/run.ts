@@ -3,6 +3,7 @@
  *
  *   bun run bench [fanout] [ingest] [resume] [soak] [scale] [--profile]
  *   bun run bench compare [--against=<git ref, HEAD by default>] [--pairs=<n, 5 by default>]
+ *                         [--load=ingest|fanout]
  *
  * No scenario runs fanout, ingest and resume; soak (ten minutes), scale (SQLite against two
  * instances on Postgres, about two minutes) and compare (this tree's ingest against another
@@ -51,6 +52,11 @@ const againstRef = option('against')
 const pairs = option('pairs') === undefined ? undefined : Number(option('pairs'))
 if (pairs !== undefined && !(Number.isInteger(pairs) && pairs >= 1 && pairs <= 20)) {
 	console.error('--pairs must be a whole number from 1 to 20')
+	process.exit(2)
+}
+const load = option('load')
+if (load !== undefined && load !== 'ingest' && load !== 'fanout') {
+	console.error('--load must be ingest or fanout')
 	process.exit(2)
 }
 const names = args.filter((a) => !a.startsWith('--'))
@@ -116,7 +122,7 @@ try {
 	for (const name of selected) {
 		const t0 = performance.now()
 		console.log(`\n== ${name}`)
-		const out = await SCENARIOS[name]({ dir, profileDir, against: againstRef, pairs })
+		const out = await SCENARIOS[name]({ dir, profileDir, against: againstRef, pairs, load })
 		const seconds = (performance.now() - t0) / 1000
 		console.log(out.text)
 		console.log(`(${name}: ${seconds.toFixed(0)} s)`)

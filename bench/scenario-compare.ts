@@ -1,10 +1,10 @@
 /**
- * Compare: the ingest loads against this source tree and against another git revision, in
- * alternating pairs, to tell a change's effect from the VM's drift (a third from one minute to
+ * Compare: the ingest loads (or, with `--load=fanout`, the fan-out loads) against this source
+ * tree and against another git revision, in alternating pairs, to tell a change's effect from the VM's drift (a third from one minute to
  * the next here, more than most changes). Each pair runs both servers back to back, in turn
  * first; a change is real when it wins nearly every pair, whatever the medians say.
  *
- *   bun run bench compare --against=HEAD~1 --pairs=5
+ *   bun run bench compare --against=HEAD~1 --pairs=5 [--load=ingest|fanout]
  *
  * The other revision runs from a git worktree under the bench's scratch dir, on this tree's
  * node_modules. Figures only, no targets.
@@ -13,8 +13,22 @@ import { symlinkSync } from 'node:fs'
 import { join } from 'node:path'
 import type { IngestResult } from './ingest.ts'
 import { type Cell, fmt, type ScenarioContext, type ScenarioOutput, table } from './report.ts'
-import { CLIENTS, CONFIGS, ingestAgainst, MEASURE_S, WARMUP_S } from './scenario-ingest.ts'
+import {
+	CONFIGS as FANOUT_CONFIGS,
+	MEASURE_S as FANOUT_MEASURE_S,
+	WARMUP_S as FANOUT_WARMUP_S,
+	fanoutAgainst,
+} from './scenario-fanout.ts'
+import {
+	CLIENTS,
+	CONFIGS as INGEST_CONFIGS,
+	MEASURE_S as INGEST_MEASURE_S,
+	WARMUP_S as INGEST_WARMUP_S,
+	ingestAgainst,
+} from './scenario-ingest.ts'
+import type { TargetOptions } from './server.ts'
 import { median } from './stats.ts'
+import type { FanoutResult } from './subscribers.ts'
 
 const ROOT = join(import.meta.dir, '..')
 export const DEFAULT_PAIRS = 5
@@ -25,7 +39,46 @@ function git(...args: string[]) {
 	return out.stdout.toString().trim()
 }
 
-export async function compare(ctx: ScenarioContext): Promise<ScenarioOutput> {
+/** A figure of a run, and which way is better. */
+type Figure<R> = [label: string, get: (r: R) => number, higherIsBetter: boolean]
+
+interface Load<R> {
+	title: string
+	configs: { label: string; run: (options: TargetOptions) => Promise<R> }[]
+	figures: Figure<R>[]
+}
+
+const ingestLoad: Load<IngestResult> = {
+	title: `ingest (${CLIENTS} clients, ${INGEST_MEASURE_S} s after ${INGEST_WARMUP_S} s warm-up)`,
+	configs: INGEST_CONFIGS.map((config) => ({
+		label: `x${config.batch}`,
+		run: (options) => ingestAgainst('cortex', options, config, options.name),
+	})),
+	figures: [
+		['events/s', (r) => r.eventsPerS, true],
+		['server CPU us / event', (r) => r.serverCpuUsPerEvent, false],
+	],
+}
+
+const fanoutLoad: Load<FanoutResult> = {
+	title: `fan-out (${FANOUT_MEASURE_S} s after ${FANOUT_WARMUP_S} s warm-up)`,
+	configs: FANOUT_CONFIGS.map((config) => ({
+		label: `${config.subscribers}x${config.rate}/s`,
+		run: (options) => fanoutAgainst('cortex', options, config),
+	})),
+	figures: [
+		['server CPU us / delivery', (r) => r.serverCpuUsPerDelivery, false],
+		['latency p99, ms', (r) => r.latencyMs.p99, false],
+		['latency p50, ms', (r) => r.latencyMs.p50, false],
+	],
+}
+
+export function compare(ctx: ScenarioContext): Promise<ScenarioOutput> {
+	const name = ctx.load ?? 'ingest'
+	return name === 'fanout' ? compareLoad(ctx, fanoutLoad) : compareLoad(ctx, ingestLoad)
+}
+
+async function compareLoad<R>(ctx: ScenarioContext, load: Load<R>): Promise<ScenarioOutput> {
 	const ref = ctx.against ?? 'HEAD'
 	const pairs = ctx.pairs ?? DEFAULT_PAIRS
 	const sha = git('rev-parse', '--verify', `${ref}^{commit}`)
@@ -44,47 +97,31 @@ export async function compare(ctx: ScenarioContext): Promise<ScenarioOutput> {
 		]
 		const bodies: Cell[][] = []
 		const summary: Record<string, unknown>[] = []
-		for (const { batch, maxRequests } of CONFIGS) {
-			const runs: IngestResult[][] = [[], []]
+		for (const config of load.configs) {
+			const runs: R[][] = [[], []]
 			for (let i = 0; i < pairs; i++)
 				for (const k of i % 2 === 0 ? [0, 1] : [1, 0]) {
-					console.log(`  ${sides[k].name}: ${CLIENTS} clients x ${batch} (pair ${i + 1}/${pairs})`)
-					const name = `compare-${batch}-${i}-${k}`
-					runs[k].push(
-						await ingestAgainst(
-							'cortex',
-							{ dir: ctx.dir, name, root: sides[k].root },
-							{ batch, maxRequests },
-							name,
-						),
-					)
+					console.log(`  ${sides[k].name}: ${config.label} (pair ${i + 1}/${pairs})`)
+					const name = `compare-${config.label.replace(/\W/g, '_')}-${i}-${k}`
+					runs[k].push(await config.run({ dir: ctx.dir, name, root: sides[k].root }))
 				}
-			const wins = runs[1].filter((r, i) => r.eventsPerS > runs[0][i].eventsPerS).length
-			const each = (k: number, get: (r: IngestResult) => number, digits?: number) =>
-				runs[k].map((r) => fmt(get(r), digits)).join(' / ')
-			const med = (k: number, get: (r: IngestResult) => number) => median(runs[k].map(get))
-			const rate = (r: IngestResult) => r.eventsPerS
-			const cpu = (r: IngestResult) => r.serverCpuUsPerEvent
-			bodies.push(
-				[
-					`x${batch}: events/s, median`,
-					med(0, rate),
-					med(1, rate),
-					fmt(med(1, rate) / med(0, rate), 3),
-				],
-				['  each pair', each(0, rate, 0), each(1, rate, 0), `won ${wins} of ${pairs}`],
-				[
-					'  server CPU us / event, median',
-					med(0, cpu),
-					med(1, cpu),
-					fmt(med(1, cpu) / med(0, cpu), 3),
-				],
-				['  each pair', each(0, cpu), each(1, cpu), ''],
-			)
-			summary.push({ batch, against: runs[0], current: runs[1], wins })
+			const wins: Record<string, number> = {}
+			for (const [figure, get, higherIsBetter] of load.figures) {
+				const won = runs[1].filter((r, i) =>
+					higherIsBetter ? get(r) > get(runs[0][i]) : get(r) < get(runs[0][i]),
+				).length
+				wins[figure] = won
+				const med = (k: number) => median(runs[k].map(get))
+				const each = (k: number) => runs[k].map((r) => fmt(get(r))).join(' / ')
+				bodies.push(
+					[`${config.label}: ${figure}, median`, med(0), med(1), fmt(med(1) / med(0), 3)],
+					['  each pair', each(0), each(1), `won ${won} of ${pairs}`],
+				)
+			}
+			summary.push({ config: config.label, against: runs[0], current: runs[1], wins })
 		}
 		const text = table(
-			`COMPARE: ingest (${CLIENTS} clients, ${MEASURE_S} s after ${WARMUP_S} s warm-up), ${pairs} pairs, alternating which runs first`,
+			`COMPARE: ${load.title}, ${pairs} pairs, alternating which runs first`,
 			['figure', label, 'this tree', 'this / other'],
 			bodies,
 		)

@@ -17,7 +17,7 @@ import {
 	type ScenarioOutput,
 	table,
 } from './report.ts'
-import { against, type TargetKind } from './server.ts'
+import { against, type TargetKind, type TargetOptions } from './server.ts'
 import { median } from './stats.ts'
 import type { FanoutJob, FanoutResult } from './subscribers.ts'
 
@@ -125,9 +125,22 @@ function once(
 	rate: number,
 	i: number,
 ) {
-	return against<FanoutResult>(
+	return fanoutAgainst(
 		kind,
 		{ dir: ctx.dir, name: `fanout-${kind}-${subscribers}-${i}`, profileDir: ctx.profileDir },
+		{ subscribers, rate },
+	)
+}
+
+/** One fan-out run against a fresh target: the scenario's and `bench compare`'s. */
+export function fanoutAgainst(
+	kind: TargetKind,
+	options: TargetOptions,
+	{ subscribers, rate }: (typeof CONFIGS)[number],
+) {
+	return against<FanoutResult>(
+		kind,
+		options,
 		'subscribers.ts',
 		(serverPid, endpoint) =>
 			({
