@@ -5,7 +5,6 @@ import { BadRequestError, CortexError, ForbiddenError } from '../errors.ts'
 import type { Store } from '../store/store.ts'
 import { feedMessages, followAll } from '../streams/feed.ts'
 import type { AppDeps } from './deps.ts'
-import { releasing } from './limits.ts'
 import { lastEventIdOf, SSE_HEADERS } from './subscribe.ts'
 
 const MAX_PATTERNS = 64
@@ -85,15 +84,21 @@ export function feedRoutes({ config, store, hub, guard, limits, metrics }: AppDe
 			const release = limits.admit(access.holder)
 			server?.timeout(request, 0)
 			Object.assign(set.headers, SSE_HEADERS)
-			const events = followAll(
+			return followAll(
 				hub,
 				store,
 				metrics,
-				// A client that stopped reading: a short idle timeout closes its connection.
-				{ afterSeq, wants, signal: request.signal, gap, drop: () => server?.timeout(request, 1) },
+				{
+					afterSeq,
+					wants,
+					signal: request.signal,
+					gap,
+					// A client that stopped reading: a short idle timeout closes its connection.
+					drop: () => server?.timeout(request, 1),
+					release,
+				},
 				config.retryMs,
 			)
-			return releasing(events, release, request.signal)
 		})
 		.ws('/api/ws', {
 			beforeHandle({ request, query }) {
@@ -136,6 +141,7 @@ export function feedRoutes({ config, store, hub, guard, limits, metrics }: AppDe
 					signal: stop.signal,
 					gap: await gapOf(store, afterSeq),
 					drop: () => ws.close(1008, 'not reading'),
+					release: socket.release,
 				}
 				for await (const messages of feedMessages(hub, store, metrics, options))
 					for (const m of messages) {

@@ -42,18 +42,3 @@ export function createLimits(
 }
 
 export type Limits = ReturnType<typeof createLimits>
-
-/** Runs `release` when the stream ends or its client goes, whichever is first. */
-export async function* releasing<T>(
-	stream: AsyncGenerator<T, void>,
-	release: () => void,
-	signal: AbortSignal,
-): AsyncGenerator<T, void> {
-	signal.addEventListener('abort', release, { once: true })
-	try {
-		yield* stream
-	} finally {
-		signal.removeEventListener('abort', release)
-		release()
-	}
-}

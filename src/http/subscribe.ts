@@ -3,7 +3,6 @@ import type { StreamKind } from '../events.ts'
 import { follow } from '../streams/subscription.ts'
 import { parseEventId } from '../validate.ts'
 import { type AppDeps, streamOf } from './deps.ts'
-import { releasing } from './limits.ts'
 
 export const SSE_HEADERS = {
 	'content-type': 'text/event-stream',
@@ -53,15 +52,15 @@ export function subscribeRoutes({ config, store, hub, guard, limits, metrics }: 
 		const release = limits.admit(grant.holder)
 		server?.timeout(request, 0)
 		Object.assign(set.headers, SSE_HEADERS)
-		const events = follow(hub, store, metrics, stream, {
+		return follow(hub, store, metrics, stream, {
 			afterId,
 			gap,
 			// A client that stopped reading: a short idle timeout closes its connection.
 			drop: () => server?.timeout(request, 1),
+			release,
 			retryMs: config.retryMs,
 			signal: request.signal,
 		})
-		return releasing(events, release, request.signal)
 	}
 
 	return new Elysia({ name: 'subscribe' })

@@ -15,6 +15,8 @@ export interface FeedOptions {
 	gap?: string
 	/** Ends the client's connection when it stopped reading (the hub's stall check). */
 	drop?: () => void
+	/** Runs once, when the feed ends or its client goes. */
+	release?: () => void
 }
 
 /** What the feed has next for one subscriber: shared tail frames, events read from the store, or a heartbeat. */
@@ -30,9 +32,13 @@ export async function* feedBatches(
 	hub: Hub,
 	store: Store,
 	metrics: Metrics,
-	{ afterSeq, wants, signal, drop }: FeedOptions,
+	{ afterSeq, wants, signal, drop, release }: FeedOptions,
 ): AsyncGenerator<FeedBatch, void> {
-	const { channel, leave, reader } = enter(hub, metrics, FEED, signal, afterSeq ?? 0, drop)
+	const { channel, leave, reader } = enter(hub, metrics, FEED, afterSeq ?? 0, {
+		signal,
+		drop,
+		release,
+	})
 	try {
 		let cursor = afterSeq ?? (await store.cursor())
 		reader.cursor = cursor

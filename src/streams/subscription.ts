@@ -19,6 +19,8 @@ export interface FollowOptions {
 	gap?: string
 	/** Ends the client's connection, when it stopped reading (see the hub's stall check). */
 	drop?: () => void
+	/** Runs once, when the stream ends or its client goes: what the subscriber held (its limits). */
+	release?: () => void
 	retryMs: number
 	signal: AbortSignal
 }
@@ -34,17 +36,16 @@ export interface FollowOptions {
  *   socket.write(chunk)
  */
 /**
- * Joins a channel for one subscriber. A client that leaves releases its place at once; the
- * generator itself, if it is waiting, ends at the channel's next wake (a heartbeat at the
- * latest) or is collected with it. `leave` may be called more than once.
+ * Joins a channel for one subscriber. A client that leaves releases its place (and runs
+ * `release`) at once; the generator itself, if it is waiting, ends at the channel's next wake (a
+ * heartbeat at the latest) or is collected with it. `leave` may be called more than once.
  */
 export function enter(
 	hub: Hub,
 	metrics: Metrics,
 	stream: string,
-	signal: AbortSignal,
 	cursor: number,
-	drop?: () => void,
+	{ signal, drop, release }: Pick<FollowOptions, 'signal' | 'drop' | 'release'>,
 ) {
 	const channel = hub.join(stream)
 	metrics.subscriptionsOpened++
@@ -59,6 +60,7 @@ export function enter(
 		channel.readers.delete(reader)
 		hub.leave(channel)
 		metrics.subscriptionsClosed++
+		release?.()
 	}
 	signal.addEventListener('abort', leave, { once: true })
 	return { channel, leave, reader }
@@ -69,10 +71,10 @@ export async function* follow(
 	store: Store,
 	metrics: Metrics,
 	stream: string,
-	{ afterId, gap, drop, retryMs, signal }: FollowOptions,
+	{ afterId, gap, retryMs, signal, ...held }: FollowOptions,
 ): AsyncGenerator<Uint8Array, void> {
 	// Joining before the first read means no commit can fall between the replay and the wait.
-	const { channel, leave, reader } = enter(hub, metrics, stream, signal, afterId, drop)
+	const { channel, leave, reader } = enter(hub, metrics, stream, afterId, { signal, ...held })
 	try {
 		yield toBytes(encodeRetry(retryMs) + (gap ? encodeUnnumbered('gap', gap) : ''))
 		let cursor = afterId
