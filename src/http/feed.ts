@@ -5,6 +5,7 @@ import { BadRequestError, CortexError, ForbiddenError } from '../errors.ts'
 import type { Store } from '../store/store.ts'
 import { feedMessages, followAll } from '../streams/feed.ts'
 import type { AppDeps } from './deps.ts'
+import { sseResponse } from './sse-body.ts'
 import { lastEventIdOf, SSE_HEADERS } from './subscribe.ts'
 
 const MAX_PATTERNS = 64
@@ -71,6 +72,7 @@ export function feedRoutes({ config, store, hub, guard, limits, metrics }: AppDe
 		{ access: ReturnType<typeof feedFilter>; stop?: AbortController; release?: () => void }
 	>()
 	return new Elysia({ name: 'feed' })
+		.mapResponse(sseResponse)
 		.get('/api/streaming/events', async ({ request, query, set, server }) => {
 			const access = feedFilter(
 				guard,

@@ -3,6 +3,7 @@ import type { StreamKind } from '../events.ts'
 import { follow } from '../streams/subscription.ts'
 import { parseEventId } from '../validate.ts'
 import { type AppDeps, streamOf } from './deps.ts'
+import { sseResponse } from './sse-body.ts'
 
 export const SSE_HEADERS = {
 	'content-type': 'text/event-stream',
@@ -64,6 +65,7 @@ export function subscribeRoutes({ config, store, hub, guard, limits, metrics }: 
 	}
 
 	return new Elysia({ name: 'subscribe' })
+		.mapResponse(sseResponse)
 		.get('/api/streaming/agents/:name/stream', ({ params, request, query, set, server }) =>
 			subscribe('agents', params.name, request, query, set, server),
 		)

@@ -104,7 +104,7 @@ export async function* followAll(
 	metrics: Metrics,
 	options: FeedOptions,
 	retryMs: number,
-): AsyncGenerator<Uint8Array | { toSSE(): string }, void> {
+): AsyncGenerator<Uint8Array | string, void> {
 	yield toBytes(encodeRetry(retryMs) + (options.gap ? encodeUnnumbered('gap', options.gap) : ''))
 	for await (const batch of feedBatches(hub, store, metrics, options)) {
 		if (batch === 'heartbeat') yield HEARTBEAT
@@ -113,7 +113,7 @@ export async function* followAll(
 			let text = ''
 			for (const e of batch.events)
 				text += encodeEvent(e.seq, e.event, feedData(e.stream, e.id, e.data))
-			yield { toSSE: () => text }
+			yield text
 		}
 	}
 }
