@@ -5,7 +5,7 @@ import { BadRequestError, CortexError, ForbiddenError } from '../errors.ts'
 import type { Store } from '../store/store.ts'
 import { feedMessages, followAll } from '../streams/feed.ts'
 import type { AppDeps } from './deps.ts'
-import { sseResponse } from './sse-body.ts'
+import { sseResponses } from './sse-body.ts'
 import { lastEventIdOf, SSE_HEADERS } from './subscribe.ts'
 
 const MAX_PATTERNS = 64
@@ -66,13 +66,13 @@ interface Subscription {
  * One connection for a whole dashboard: `GET /api/streaming/events?match=...` (SSE) and
  * `GET /api/ws` (WebSocket), both the feed of every stream the token may read.
  */
-export function feedRoutes({ config, store, hub, guard, limits, metrics }: AppDeps) {
+export function feedRoutes({ config, store, hub, guard, limits, metrics, log }: AppDeps) {
 	const sockets = new WeakMap<
 		object,
 		{ access: ReturnType<typeof feedFilter>; stop?: AbortController; release?: () => void }
 	>()
 	return new Elysia({ name: 'feed' })
-		.mapResponse(sseResponse)
+		.mapResponse(sseResponses(log))
 		.get('/api/streaming/events', async ({ request, query, set, server }) => {
 			const access = feedFilter(
 				guard,

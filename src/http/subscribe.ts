@@ -3,7 +3,7 @@ import type { StreamKind } from '../events.ts'
 import { follow } from '../streams/subscription.ts'
 import { parseEventId } from '../validate.ts'
 import { type AppDeps, streamOf } from './deps.ts'
-import { sseResponse } from './sse-body.ts'
+import { sseResponses } from './sse-body.ts'
 
 export const SSE_HEADERS = {
 	'content-type': 'text/event-stream',
@@ -20,7 +20,7 @@ export function lastEventIdOf(request: Request, query: Record<string, string | u
 }
 
 /** The brief's endpoints: `GET /api/streaming/agents/:name/stream` and the workflow twin. */
-export function subscribeRoutes({ config, store, hub, guard, limits, metrics }: AppDeps) {
+export function subscribeRoutes({ config, store, hub, guard, limits, metrics, log }: AppDeps) {
 	async function subscribe(
 		kind: StreamKind,
 		name: string,
@@ -65,7 +65,7 @@ export function subscribeRoutes({ config, store, hub, guard, limits, metrics }: 
 	}
 
 	return new Elysia({ name: 'subscribe' })
-		.mapResponse(sseResponse)
+		.mapResponse(sseResponses(log))
 		.get('/api/streaming/agents/:name/stream', ({ params, request, query, set, server }) =>
 			subscribe('agents', params.name, request, query, set, server),
 		)
