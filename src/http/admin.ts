@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto'
-import { rm } from 'node:fs/promises'
+import { type FileHandle, open, rm } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { Elysia } from 'elysia'
 import type { Grant } from '../auth/tokens.ts'
@@ -27,21 +27,47 @@ export function adminRoutes({ config, guard, retention, store }: AppDeps) {
 			'/api/admin/backup',
 			async ({ request }) => {
 				admin(request)
-				// A consistent copy beside the database (same disk, no cross-device move), sent whole.
+				// A consistent copy beside the database (same disk), sent from disk: the open handle
+				// keeps the unlinked file readable until the response is done with it.
 				const copy = join(dirname(config.db), `.backup-${randomUUID()}.db`)
+				let file: FileHandle | undefined
 				try {
 					await store.backup(copy)
-					const bytes = await Bun.file(copy).bytes()
-					return new Response(bytes, {
+					file = await open(copy, 'r')
+					const body = fileBody(file)
+					file = undefined
+					return new Response(body, {
 						headers: {
 							'content-type': 'application/vnd.sqlite3',
 							'content-disposition': 'attachment; filename="cortex-stream.db"',
 						},
 					})
 				} finally {
+					await file?.close()
 					await rm(copy, { force: true })
 				}
 			},
 			{ parse: 'none' },
 		)
+}
+
+const READ_BYTES = 1 << 20
+
+/** An open file as a response body, read a MiB at a time as the client takes it, then closed. */
+function fileBody(file: FileHandle): ReadableStream<Uint8Array> {
+	let position = 0
+	return new ReadableStream({
+		async pull(controller) {
+			const buffer = new Uint8Array(READ_BYTES)
+			const { bytesRead } = await file.read(buffer, 0, READ_BYTES, position)
+			if (bytesRead === 0) {
+				controller.close()
+				await file.close()
+				return
+			}
+			position += bytesRead
+			controller.enqueue(buffer.subarray(0, bytesRead))
+		},
+		cancel: () => file.close(),
+	})
 }

@@ -1,5 +1,6 @@
 import { Database } from 'bun:sqlite'
 import { closeSync, fsync, mkdirSync, openSync, statSync } from 'node:fs'
+import { copyFile } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import {
 	CortexError,
@@ -39,6 +40,9 @@ interface Row extends StreamState {
 /** The first seq of a chunk: its ids and seqs both run without gaps. */
 const firstSeq = (c: ChunkRow) => c.last_seq - (c.last_id - c.first_id)
 
+/** WAL pages between checkpoints. */
+const AUTOCHECKPOINT_PAGES = 4096
+
 /**
  * The embedded engine: one SQLite file in WAL mode.
  *
@@ -75,7 +79,7 @@ export function openSqliteStore(
 		}
 		// Checkpoints run inside a COMMIT, on the event loop: fewer, larger ones copy each hot page
 		// once (bun run bench ingest: 16.4k -> 19.3k single-event publishes/s; batch p99 24 -> 29 ms).
-		db.exec('PRAGMA wal_autocheckpoint = 4096')
+		db.exec(`PRAGMA wal_autocheckpoint = ${AUTOCHECKPOINT_PAGES}`)
 		db.exec('BEGIN IMMEDIATE')
 		db.exec('COMMIT')
 		migrate(db)
@@ -419,6 +423,35 @@ export function openSqliteStore(
 		fsync(walFd, finish)
 	}
 
+	// One backup at a time: each one's checkpoint would write the file the other is copying.
+	let backups = Promise.resolve()
+
+	/**
+	 * In WAL mode only a checkpoint writes the database file. So once a full checkpoint has
+	 * moved every commit into it, and while no other checkpoint runs, the file alone is a
+	 * consistent copy of the store, and the I/O pool copies it while commits go on into the WAL.
+	 * (VACUUM INTO, before, held the event loop for the whole copy: about 0.2 s for 96 MB here.)
+	 */
+	async function copyOut(target: string) {
+		if (closed) throw new StoreUnavailableError('the store is closed')
+		if (path === ':memory:') return void db.query('VACUUM INTO ?').run(target)
+		db.exec('PRAGMA wal_autocheckpoint = 0')
+		try {
+			const { busy, log, checkpointed } = db.query('PRAGMA wal_checkpoint(FULL)').get() as {
+				busy: number
+				log: number
+				checkpointed: number
+			}
+			if (busy !== 0 || checkpointed !== log)
+				throw new StoreUnavailableError('the store could not be checkpointed for a backup')
+			await copyFile(path, target)
+			// Closing checkpoints the WAL into the file: a copy made meanwhile may be torn.
+			if (closed) throw new StoreUnavailableError('the store closed during the backup')
+		} finally {
+			if (!closed) db.exec(`PRAGMA wal_autocheckpoint = ${AUTOCHECKPOINT_PAGES}`)
+		}
+	}
+
 	return {
 		append(stream, events, idempotency) {
 			if (closed) return Promise.reject(new StoreUnavailableError('the store is closed'))
@@ -618,9 +651,10 @@ export function openSqliteStore(
 			return found ? { seq: found.seq, createdAt: found.created_at } : undefined
 		},
 
-		async backup(target) {
-			// Between two group commits no transaction is open: VACUUM INTO reads one snapshot.
-			db.query('VACUUM INTO ?').run(target)
+		backup(target) {
+			const run = backups.then(() => copyOut(target))
+			backups = run.catch(() => {})
+			return run
 		},
 
 		async secret(name) {
