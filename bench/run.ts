@@ -1,13 +1,14 @@
 /**
  * cortex-stream benchmark suite.
  *
- *   bun run bench [fanout] [ingest] [resume] [soak] [scale] [--profile]
+ *   bun run bench [fanout] [ingest] [resume] [soak] [scale] [backup] [--profile]
  *   bun run bench compare [--against=<git ref, HEAD by default>] [--pairs=<n, 5 by default>]
  *                         [--load=ingest|fanout]
  *
  * No scenario runs fanout, ingest and resume; soak (ten minutes), scale (SQLite against two
- * instances on Postgres, about two minutes) and compare (this tree's ingest against another
- * revision's, in alternating pairs) run only by name. The server (and the floor) run
+ * instances on Postgres, about two minutes), compare (this tree's ingest against another
+ * revision's, in alternating pairs) and backup (how long an online backup holds the server)
+ * run only by name. The server (and the floor) run
  * pinned to core 0, every load generator in its own process pinned to core 1. Tables go to
  * stdout, a JSON summary to .bench/results.json (scenarios not run keep their previous entry).
  * `--profile` also writes a CPU profile of each cortex-stream server to .bench/profiles/.
@@ -16,6 +17,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node
 import os from 'node:os'
 import { join } from 'node:path'
 import { type Check, checksTable, type ScenarioContext, type ScenarioOutput } from './report.ts'
+import { backup } from './scenario-backup.ts'
 import { compare } from './scenario-compare.ts'
 import { fanout } from './scenario-fanout.ts'
 import { ingest } from './scenario-ingest.ts'
@@ -31,12 +33,14 @@ const SCENARIOS: Record<string, (ctx: ScenarioContext) => Promise<ScenarioOutput
 	soak,
 	scale,
 	compare,
+	backup,
 }
 /**
  * Run by name only: `bun run bench soak` takes ten minutes; `scale` needs Postgres installed and
- * compares store engines rather than checking targets; `compare` measures a change.
+ * compares store engines rather than checking targets; `compare` measures a change; `backup`
+ * has no target.
  */
-const ON_REQUEST = new Set(['soak', 'scale', 'compare'])
+const ON_REQUEST = new Set(['soak', 'scale', 'compare', 'backup'])
 /** The 5,000-subscriber run holds that many sockets in the server and in the load generator. */
 const FDS_NEEDED = 5_000 + 256
 
