@@ -58,15 +58,19 @@ function fileBody(file: FileHandle): ReadableStream<Uint8Array> {
 	let position = 0
 	return new ReadableStream({
 		async pull(controller) {
-			const buffer = new Uint8Array(READ_BYTES)
-			const { bytesRead } = await file.read(buffer, 0, READ_BYTES, position)
-			if (bytesRead === 0) {
+			try {
+				const buffer = new Uint8Array(READ_BYTES)
+				const { bytesRead } = await file.read(buffer, 0, READ_BYTES, position)
+				if (bytesRead > 0) {
+					position += bytesRead
+					return controller.enqueue(buffer.subarray(0, bytesRead))
+				}
 				controller.close()
-				await file.close()
-				return
+			} catch (error) {
+				// A read failed: the client sees the body break off, and the CLI keeps no part of it.
+				controller.error(error)
 			}
-			position += bytesRead
-			controller.enqueue(buffer.subarray(0, bytesRead))
+			await file.close()
 		},
 		cancel: () => file.close(),
 	})
