@@ -70,6 +70,7 @@ const fanoutLoad: Load<FanoutResult> = {
 		['server CPU us / delivery', (r) => r.serverCpuUsPerDelivery, false],
 		['latency p99, ms', (r) => r.latencyMs.p99, false],
 		['latency p50, ms', (r) => r.latencyMs.p50, false],
+		['CPU us / new subscription', (r) => r.connectCpuUsPerSub, false],
 	],
 }
 
