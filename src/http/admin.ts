@@ -27,23 +27,18 @@ export function adminRoutes({ config, guard, retention, store }: AppDeps) {
 			'/api/admin/backup',
 			async ({ request }) => {
 				admin(request)
-				// A consistent copy beside the database (same disk), sent from disk: the open handle
-				// keeps the unlinked file readable until the response is done with it.
+				// A consistent copy beside the database (same disk), sent from disk: the handle opened
+				// before the unlink below keeps the copy readable, and the body closes it when done.
 				const copy = join(dirname(config.db), `.backup-${randomUUID()}.db`)
-				let file: FileHandle | undefined
 				try {
 					await store.backup(copy)
-					file = await open(copy, 'r')
-					const body = fileBody(file)
-					file = undefined
-					return new Response(body, {
+					return new Response(fileBody(await open(copy, 'r')), {
 						headers: {
 							'content-type': 'application/vnd.sqlite3',
 							'content-disposition': 'attachment; filename="cortex-stream.db"',
 						},
 					})
 				} finally {
-					await file?.close()
 					await rm(copy, { force: true })
 				}
 			},
