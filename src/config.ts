@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs'
+import { patternListFault } from './patterns.ts'
 
 export const DEFAULT_PORT = 8787
 export const DEFAULT_HOST = '127.0.0.1'
@@ -196,8 +197,11 @@ export function loadTokensFile(path: string): TokenSpec[] {
 			throw new ConfigError(`${where}: "sha256" must be 64 hex digits`)
 		if (!Array.isArray(scopes) || scopes.length === 0 || !scopes.every((s) => SCOPES.includes(s)))
 			throw new ConfigError(`${where}: "scopes" must list some of ${SCOPES.join(', ')}`)
-		if (!Array.isArray(streams) || !streams.every((s) => typeof s === 'string' && s.length > 0))
-			throw new ConfigError(`${where}: "streams" must be an array of patterns such as "agents/*"`)
+		const fault = patternListFault(streams, { min: 1 })
+		if (fault)
+			throw new ConfigError(
+				`${where}: "streams"${fault.index === undefined ? '' : ` entry ${fault.index}`}: ${fault.message}`,
+			)
 		return {
 			...(token !== undefined
 				? { token: token as string }

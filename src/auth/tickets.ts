@@ -1,6 +1,6 @@
 import { createHmac, timingSafeEqual } from 'node:crypto'
+import { compilePattern, patternListFault } from '../patterns.ts'
 import type { Grant } from './tokens.ts'
-import { patternToRegExp } from './tokens.ts'
 
 /** Tickets start with this, so the guard knows to verify a signature rather than look up a token. */
 export const TICKET_PREFIX = 'ct1.'
@@ -51,10 +51,10 @@ export function createTickets(key: Uint8Array) {
 			} catch {
 				return undefined
 			}
-			if (!(claims.e * 1000 > now) || !Array.isArray(claims.s)) return undefined
+			if (!(claims.e * 1000 > now) || patternListFault(claims.s, { min: 1 })) return undefined
 			return {
 				scopes: new Set(['read']),
-				patterns: claims.s.map(patternToRegExp),
+				patterns: claims.s.map(compilePattern),
 				streams: claims.s,
 				ticket: true,
 				holder: `ticket ${signature.slice(0, 16)}`,
@@ -74,6 +74,6 @@ export function patternWithin(pattern: string, allowed: string[]): boolean {
 		if (a === '*' || a === pattern) return true
 		const star = a.indexOf('*')
 		if (star === a.length - 1) return pattern.startsWith(a.slice(0, -1))
-		return !pattern.includes('*') && patternToRegExp(a).test(pattern)
+		return !pattern.includes('*') && compilePattern(a).test(pattern)
 	})
 }

@@ -1,10 +1,11 @@
 import { timingSafeEqual } from 'node:crypto'
 import { isTokenText, type Scope, type TokenSpec } from '../config.ts'
+import { compilePattern, matchesAny, type Pattern } from '../patterns.ts'
 
 /** What a valid token grants: scopes on the streams its patterns match. */
 export interface Grant {
 	scopes: ReadonlySet<Scope>
-	patterns: RegExp[]
+	patterns: Pattern[]
 	/** The patterns as written, to check what a ticket asks for against them. */
 	streams: string[]
 	/** A ticket's grant: read-only, and it cannot mint further tickets. */
@@ -14,18 +15,6 @@ export interface Grant {
 }
 
 export const sha256 = (text: string) => Bun.SHA256.hash(text) as Uint8Array
-
-/** `agents/*` to a whole-name match; `*` stands for any characters, everything else is literal. */
-export function patternToRegExp(pattern: string): RegExp {
-	const body = pattern
-		.split('*')
-		.map((part) => part.replace(/[.+?^${}()|[\]\\/-]/g, '\\$&'))
-		.join('.*')
-	return new RegExp(`^${body}$`)
-}
-
-export const matchesAny = (patterns: RegExp[], stream: string) =>
-	patterns.some((p) => p.test(stream))
 
 /** `admin` is every scope. */
 export const hasScope = (grant: Grant, scope: Scope) =>
@@ -37,7 +26,7 @@ export const mayAccess = (grant: Grant, scope: Scope, stream: string) =>
 /** Grants everything: the grant of `--no-auth`. */
 export const OPEN_GRANT: Grant = {
 	scopes: new Set(['admin']),
-	patterns: [/^.*$/],
+	patterns: [compilePattern('*')],
 	streams: ['*'],
 	holder: 'open',
 }
@@ -53,7 +42,7 @@ export function createTokenTable(specs: TokenSpec[]) {
 			spec.token !== undefined ? sha256(spec.token) : Buffer.from(spec.sha256 as string, 'hex'),
 		grant: {
 			scopes: new Set(spec.scopes),
-			patterns: spec.streams.map(patternToRegExp),
+			patterns: spec.streams.map(compilePattern),
 			streams: spec.streams,
 			holder: `token ${index}`,
 		} as Grant,

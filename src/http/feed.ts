@@ -1,18 +1,22 @@
 import { Elysia } from 'elysia'
 import type { Guard } from '../auth/guard.ts'
-import { hasScope, mayAccess, patternToRegExp } from '../auth/tokens.ts'
+import { hasScope, mayAccess } from '../auth/tokens.ts'
 import { BadRequestError, CortexError, ForbiddenError } from '../errors.ts'
+import { compilePattern, matchesAny, patternListFault } from '../patterns.ts'
 import type { Store } from '../store/store.ts'
 import { feedMessages, followAll } from '../streams/feed.ts'
 import type { AppDeps } from './deps.ts'
 import { sseResponses } from './sse-body.ts'
 import { lastEventIdOf, SSE_HEADERS } from './subscribe.ts'
 
-const MAX_PATTERNS = 64
 /** Bytes a WebSocket may hold unsent before its feed waits; the same bound as a stream's chunk. */
 const SEND_BUFFER = 1 << 20
 
-/** A stream goes to a feed when the token may read it and it matches a pattern (none: all). */
+/**
+ * A stream goes to a feed when the token may read it and it matches a pattern (none: all).
+ * `field` names where the patterns came from in a 400: the `match` parameter or a message's
+ * `subscribe`.
+ */
 function feedFilter(
 	guard: Guard,
 	request: Request,
@@ -24,20 +28,17 @@ function feedFilter(
 		queryToken,
 	})
 	if (!hasScope(grant, 'read')) throw new ForbiddenError('the token has no "read" scope')
-	const filter = (patterns: unknown = match) => {
-		if (
-			!Array.isArray(patterns) ||
-			patterns.length > MAX_PATTERNS ||
-			patterns.some((p) => typeof p !== 'string' || p.length === 0 || p.length > 300)
-		)
+	const filter = (patterns: unknown = match, field = 'match') => {
+		const fault = patternListFault(patterns)
+		if (fault)
 			throw new BadRequestError(
-				`match takes up to ${MAX_PATTERNS} non-empty patterns such as agents/*`,
+				`${field}: ${fault.message}`,
+				fault.index === undefined ? field : `${field}/${fault.index}`,
 			)
-		const compiled = (patterns as string[]).map(patternToRegExp)
+		const compiled = (patterns as string[]).map(compilePattern)
 		// A stream the token may not read is never sent, whatever the patterns ask for.
 		return (stream: string) =>
-			mayAccess(grant, 'read', stream) &&
-			(compiled.length === 0 || compiled.some((p) => p.test(stream)))
+			mayAccess(grant, 'read', stream) && (compiled.length === 0 || matchesAny(compiled, stream))
 	}
 	return { holder: grant.holder, filter }
 }
@@ -109,8 +110,10 @@ export function feedRoutes({ config, store, hub, guard, limits, metrics, log }: 
 			async message(ws, raw) {
 				const socket = sockets.get(ws.data.request)
 				if (!socket) return ws.close()
-				const refuse = (code: string, message: string) => {
-					ws.send(JSON.stringify({ error: { code, message } }))
+				const refuse = (code: string, message: string, field?: string) => {
+					ws.send(
+						JSON.stringify({ error: { code, message, ...(field !== undefined && { field }) } }),
+					)
 					ws.close(1008, code)
 				}
 				if (socket.stop)
@@ -126,12 +129,13 @@ export function feedRoutes({ config, store, hub, guard, limits, metrics, log }: 
 					return refuse('bad_request', '"after" must be a cursor, a whole number')
 				let wants: (stream: string) => boolean
 				try {
-					wants = socket.access.filter(subscribe)
+					wants = socket.access.filter(subscribe, '/subscribe')
 					socket.release = limits.admit(socket.access.holder)
 				} catch (error) {
 					return refuse(
 						error instanceof CortexError ? error.code : 'bad_request',
 						(error as Error).message,
+						error instanceof CortexError ? error.field : undefined,
 					)
 				}
 				const stop = new AbortController()

@@ -2,13 +2,12 @@ import { Elysia } from 'elysia'
 import { MAX_TICKET_TTL_S, patternWithin } from '../auth/tickets.ts'
 import { hasScope } from '../auth/tokens.ts'
 import { BadRequestError, ForbiddenError } from '../errors.ts'
+import { patternListFault } from '../patterns.ts'
 import { readJson } from './body.ts'
 import type { AppDeps } from './deps.ts'
 import { json } from './respond.ts'
 
 const DEFAULT_TTL_S = 3600
-const MAX_PATTERNS = 64
-const PATTERN = /^[A-Za-z0-9._:*/-]{1,300}$/
 
 /** `POST /api/tickets`: a signed, read-only, expiring credential for a browser URL. */
 export function ticketRoutes({ guard, tickets }: AppDeps) {
@@ -27,17 +26,13 @@ export function ticketRoutes({ guard, tickets }: AppDeps) {
 			if (typeof body !== 'object' || body === null || Array.isArray(body))
 				throw new BadRequestError('the body must be {"streams": [...], "ttlSeconds": n}')
 			const { streams, ttlSeconds = DEFAULT_TTL_S } = body
-			if (!Array.isArray(streams) || streams.length === 0 || streams.length > MAX_PATTERNS)
+			const fault = patternListFault(streams, { min: 1 })
+			if (fault)
 				throw new BadRequestError(
-					`"streams" must list 1 to ${MAX_PATTERNS} stream patterns`,
-					'/streams',
+					`"streams": ${fault.message}`,
+					fault.index === undefined ? '/streams' : `/streams/${fault.index}`,
 				)
-			streams.forEach((p, i) => {
-				if (typeof p !== 'string' || !PATTERN.test(p))
-					throw new BadRequestError(
-						'a stream pattern is like "agents/*" or "workflows/wf-123"',
-						`/streams/${i}`,
-					)
+			;(streams as string[]).forEach((p, i) => {
 				if (!patternWithin(p, grant.streams))
 					throw new ForbiddenError(
 						'the pattern reaches beyond the streams this token may read',
