@@ -76,7 +76,12 @@ export function renderMetrics(m: Metrics, g: Gauges): string {
 			'Event streams ended by a failed write.',
 			m.writeFailures,
 		],
-		['cortex_open_streams', 'gauge', 'Event streams open now.', g.openStreams],
+		[
+			'cortex_open_streams',
+			'gauge',
+			'Event streams and WebSockets open now, each holding a place in the stream limits.',
+			g.openStreams,
+		],
 		[
 			'cortex_streams_with_subscribers',
 			'gauge',

@@ -29,12 +29,13 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
 	const tickets = createTickets(await store.secret('ticket-key'))
 	const snapshots = createSnapshots(store)
 	const retention = createRetention(store, snapshots, log, config.retentionMs)
+	const limits = createLimits(config)
 	const app = createApp({
 		config,
 		store,
 		hub,
 		guard: createGuard(config, tickets),
-		limits: createLimits(config, hub),
+		limits,
 		tickets,
 		snapshots,
 		retention,

@@ -6,7 +6,8 @@ import { compilePattern, matchesAny, patternListFault } from '../patterns.ts'
 import type { Store } from '../store/store.ts'
 import { feedMessages, followAll } from '../streams/feed.ts'
 import type { AppDeps } from './deps.ts'
-import { sseResponses } from './sse-body.ts'
+import type { Lease } from './limits.ts'
+import { sseReply, sseResponses } from './sse-body.ts'
 import { lastEventIdOf, SSE_HEADERS } from './subscribe.ts'
 
 /** Bytes a WebSocket may hold unsent before its feed waits; the same bound as a stream's chunk. */
@@ -63,15 +64,28 @@ interface Subscription {
 	after?: unknown
 }
 
+interface Socket {
+	access: ReturnType<typeof feedFilter>
+	lease?: Lease
+	stop?: AbortController
+}
+
+/** Tells a WebSocket client why, then closes it: 1013 (try again later) for a limit, else 1008. */
+function refuse(
+	ws: { send(text: string): unknown; close(code: number, reason: string): unknown },
+	error: { code: string; message: string; field?: string; status?: number },
+) {
+	const { code, message, field } = error
+	ws.send(JSON.stringify({ error: { code, message, ...(field !== undefined && { field }) } }))
+	ws.close(error.status === 429 || error.status === 503 ? 1013 : 1008, code)
+}
+
 /**
  * One connection for a whole dashboard: `GET /api/streaming/events?match=...` (SSE) and
  * `GET /api/ws` (WebSocket), both the feed of every stream the token may read.
  */
 export function feedRoutes({ config, store, hub, guard, limits, metrics, log }: AppDeps) {
-	const sockets = new WeakMap<
-		object,
-		{ access: ReturnType<typeof feedFilter>; stop?: AbortController; release?: () => void }
-	>()
+	const sockets = new WeakMap<object, Socket>()
 	return new Elysia({ name: 'feed' })
 		.mapResponse(sseResponses(log))
 		.get('/api/streaming/events', async ({ request, query, set, server }) => {
@@ -84,10 +98,10 @@ export function feedRoutes({ config, store, hub, guard, limits, metrics, log }: 
 			const wants = access.filter()
 			const afterSeq = lastEventIdOf(request, query)
 			const gap = await gapOf(store, afterSeq)
-			const release = limits.admit(access.holder)
+			const lease = limits.admit(access.holder)
 			server?.timeout(request, 0)
 			Object.assign(set.headers, SSE_HEADERS)
-			return followAll(
+			const chunks = followAll(
 				hub,
 				store,
 				metrics,
@@ -98,56 +112,69 @@ export function feedRoutes({ config, store, hub, guard, limits, metrics, log }: 
 					gap,
 					// A client that stopped reading: a short idle timeout closes its connection.
 					drop: () => server?.timeout(request, 1),
-					release,
 				},
 				config.retryMs,
 			)
+			return sseReply(request, chunks, lease)
 		})
 		.ws('/api/ws', {
 			beforeHandle({ request, query }) {
-				sockets.set(request, { access: feedFilter(guard, request, query.access_token, []) })
+				const access = feedFilter(guard, request, query.access_token, [])
+				// A refusal is an HTTP answer while it still can be; the place is taken at `open`.
+				limits.check(access.holder)
+				sockets.set(request, { access })
+			},
+			open(ws) {
+				const socket = sockets.get(ws.data.request)
+				if (!socket) return ws.close()
+				try {
+					// A socket counts against the limits from its upgrade, subscribed or not.
+					socket.lease = limits.admit(socket.access.holder)
+				} catch (error) {
+					refuse(ws, error as CortexError)
+				}
 			},
 			async message(ws, raw) {
 				const socket = sockets.get(ws.data.request)
-				if (!socket) return ws.close()
-				const refuse = (code: string, message: string, field?: string) => {
-					ws.send(
-						JSON.stringify({ error: { code, message, ...(field !== undefined && { field }) } }),
-					)
-					ws.close(1008, code)
-				}
+				if (!socket?.lease) return ws.close()
 				if (socket.stop)
-					return refuse('already_subscribed', 'send one subscribe message per connection')
+					return refuse(ws, {
+						code: 'already_subscribed',
+						message: 'send one subscribe message per connection',
+					})
 				if (
 					typeof raw !== 'object' ||
 					raw === null ||
 					!Array.isArray((raw as Subscription).subscribe)
 				)
-					return refuse('bad_request', 'send {"subscribe": ["agents/*", ...], "after": cursor}')
+					return refuse(ws, {
+						code: 'bad_request',
+						message: 'send {"subscribe": ["agents/*", ...], "after": cursor}',
+					})
 				const { subscribe, after } = raw as Subscription
 				if (after !== undefined && !(Number.isSafeInteger(after) && (after as number) >= 0))
-					return refuse('bad_request', '"after" must be a cursor, a whole number')
-				let wants: (stream: string) => boolean
-				try {
-					wants = socket.access.filter(subscribe, '/subscribe')
-					socket.release = limits.admit(socket.access.holder)
-				} catch (error) {
-					return refuse(
-						error instanceof CortexError ? error.code : 'bad_request',
-						(error as Error).message,
-						error instanceof CortexError ? error.field : undefined,
-					)
-				}
+					return refuse(ws, {
+						code: 'bad_request',
+						message: '"after" must be a cursor, a whole number',
+						field: '/after',
+					})
 				const stop = new AbortController()
 				socket.stop = stop
-				const afterSeq = after as number | undefined
-				const options = {
-					afterSeq,
-					wants,
-					signal: stop.signal,
-					gap: await gapOf(store, afterSeq),
-					drop: () => ws.close(1008, 'not reading'),
-					release: socket.release,
+				let options: Parameters<typeof feedMessages>[3]
+				try {
+					const afterSeq = after as number | undefined
+					options = {
+						afterSeq,
+						wants: socket.access.filter(subscribe, '/subscribe'),
+						signal: stop.signal,
+						gap: await gapOf(store, afterSeq),
+						drop: () => ws.close(1008, 'not reading'),
+					}
+				} catch (error) {
+					return refuse(
+						ws,
+						error instanceof CortexError ? error : { code: 'internal', message: 'internal error' },
+					)
 				}
 				for await (const messages of feedMessages(hub, store, metrics, options))
 					for (const m of messages) {
@@ -159,7 +186,7 @@ export function feedRoutes({ config, store, hub, guard, limits, metrics, log }: 
 			close(ws) {
 				const socket = sockets.get(ws.data.request)
 				socket?.stop?.abort()
-				socket?.release?.()
+				socket?.lease?.release()
 			},
 		})
 }

@@ -4,7 +4,7 @@ import type { AppDeps } from './deps.ts'
 import { json } from './respond.ts'
 
 /** `/healthz` and `/metrics`: no auth, and no stream names, so they are safe to expose to probes. */
-export function opsRoutes({ store, hub, metrics, retention }: AppDeps) {
+export function opsRoutes({ store, hub, limits, metrics, retention }: AppDeps) {
 	return new Elysia({ name: 'ops' })
 		.get('/healthz', async () =>
 			(await store.writable())
@@ -18,7 +18,7 @@ export function opsRoutes({ store, hub, metrics, retention }: AppDeps) {
 			const { bytes, commits } = store.stats()
 			const oldest = (await store.oldest())?.createdAt
 			const gauges = {
-				openStreams: hub.openStreams,
+				openStreams: limits.open,
 				streamsWithSubscribers: hub.channels,
 				storeBytes: bytes,
 				storeCommits: commits,

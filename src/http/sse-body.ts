@@ -1,18 +1,32 @@
 import type { Logger } from '../log.ts'
+import type { Lease } from './limits.ts'
 
-/** What the streaming routes return: SSE text, already framed, chunk by chunk. */
+/** What the streaming routes produce: SSE text, already framed, chunk by chunk. */
 export type SseChunks = AsyncGenerator<Uint8Array | string, void>
+
+/** What a streaming route returns: its chunks, and the place in the limits the response holds. */
+export interface SseReply {
+	readonly [SSE_REPLY]: true
+	chunks: SseChunks
+	lease: Lease
+}
+
+const SSE_REPLY = Symbol('sse reply')
+
+/**
+ * The reply of a streaming route. From here on the response owns `lease`: it is given back
+ * when the body ends, when the client goes (before the first byte too), and when the body is
+ * never sent at all (a HEAD request), so no way of ending a request keeps a place.
+ */
+export function sseReply(request: Request, chunks: SseChunks, lease: Lease): SseReply {
+	request.signal.addEventListener('abort', lease.release, { once: true })
+	return { [SSE_REPLY]: true, chunks, lease }
+}
 
 // The DOM lib's ReadableStream constructor shadows bun-types' overload for direct sources.
 const DirectReadableStream = ReadableStream as unknown as new (
 	source: Bun.DirectUnderlyingSource,
 ) => ReadableStream<Uint8Array>
-
-const isSseChunks = (value: unknown): value is SseChunks =>
-	typeof value === 'object' &&
-	value !== null &&
-	Symbol.asyncIterator in value &&
-	typeof (value as SseChunks).next === 'function'
 
 /**
  * A response body that writes each chunk of `chunks` straight to the socket (a direct stream)
@@ -20,7 +34,7 @@ const isSseChunks = (value: unknown): value is SseChunks =>
  * chunk through a queued ReadableStream and a reader loop instead: about a tenth of the CPU of
  * a delivery to a subscriber at the head (`bun run bench compare --load=fanout`).
  */
-export function sseBody(chunks: SseChunks, log: Logger): ReadableStream<Uint8Array> {
+export function sseBody({ chunks, lease }: SseReply, log: Logger): ReadableStream<Uint8Array> {
 	return new DirectReadableStream({
 		type: 'direct',
 		async pull(controller) {
@@ -40,6 +54,8 @@ export function sseBody(chunks: SseChunks, log: Logger): ReadableStream<Uint8Arr
 				log.warn('stream ended by an error', {
 					error: error instanceof Error ? error.message : String(error),
 				})
+			} finally {
+				lease.release()
 			}
 			try {
 				controller.close()
@@ -47,14 +63,22 @@ export function sseBody(chunks: SseChunks, log: Logger): ReadableStream<Uint8Arr
 				// Already closed by the client's going.
 			}
 		},
+		// The body is dropped unsent (HEAD) or the client went: a generator never started has no
+		// `finally` of its own to run.
+		cancel() {
+			lease.release()
+			void chunks.return()
+		},
 	})
 }
 
 /**
- * A `mapResponse` hook for the streaming routes, which return `SseChunks`: sends them with
+ * A `mapResponse` hook for the streaming routes, which return an `SseReply`: sends it with
  * `sseBody`; Elysia adds the headers the route set. Other responses pass through untouched.
  */
 export const sseResponses =
 	(log: Logger) =>
 	({ responseValue }: { responseValue: unknown }) =>
-		isSseChunks(responseValue) ? new Response(sseBody(responseValue, log)) : undefined
+		typeof responseValue === 'object' && responseValue !== null && SSE_REPLY in responseValue
+			? new Response(sseBody(responseValue as SseReply, log))
+			: undefined

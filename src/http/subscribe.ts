@@ -3,7 +3,7 @@ import type { StreamKind } from '../events.ts'
 import { follow } from '../streams/subscription.ts'
 import { parseEventId } from '../validate.ts'
 import { type AppDeps, streamOf } from './deps.ts'
-import { sseResponses } from './sse-body.ts'
+import { sseReply, sseResponses } from './sse-body.ts'
 
 export const SSE_HEADERS = {
 	'content-type': 'text/event-stream',
@@ -50,18 +50,18 @@ export function subscribeRoutes({ config, store, hub, guard, limits, metrics, lo
 				? JSON.stringify({ requested: lastEventId + 1, firstAvailable })
 				: undefined
 		// Silence is normal on a stream; only heartbeats and events should decide when it is alive.
-		const release = limits.admit(grant.holder)
+		const lease = limits.admit(grant.holder)
 		server?.timeout(request, 0)
 		Object.assign(set.headers, SSE_HEADERS)
-		return follow(hub, store, metrics, stream, {
+		const chunks = follow(hub, store, metrics, stream, {
 			afterId,
 			gap,
 			// A client that stopped reading: a short idle timeout closes its connection.
 			drop: () => server?.timeout(request, 1),
-			release,
 			retryMs: config.retryMs,
 			signal: request.signal,
 		})
+		return sseReply(request, chunks, lease)
 	}
 
 	return new Elysia({ name: 'subscribe' })

@@ -15,8 +15,6 @@ export interface FeedOptions {
 	gap?: string
 	/** Ends the client's connection when it stopped reading (the hub's stall check). */
 	drop?: () => void
-	/** Runs once, when the feed ends or its client goes. */
-	release?: () => void
 }
 
 /** What the feed has next for one subscriber: shared tail frames, events read from the store, or a heartbeat. */
@@ -32,13 +30,9 @@ export async function* feedBatches(
 	hub: Hub,
 	store: Store,
 	metrics: Metrics,
-	{ afterSeq, wants, signal, drop, release }: FeedOptions,
+	{ afterSeq, wants, signal, drop }: FeedOptions,
 ): AsyncGenerator<FeedBatch, void> {
-	const { channel, leave, reader } = enter(hub, metrics, FEED, afterSeq ?? 0, {
-		signal,
-		drop,
-		release,
-	})
+	const { channel, leave, reader } = enter(hub, metrics, FEED, afterSeq ?? 0, { signal, drop })
 	try {
 		let cursor = afterSeq ?? (await store.cursor())
 		reader.cursor = cursor

@@ -103,7 +103,6 @@ export interface Hub {
 	/** Registers interest in a stream; call before the first store read, then `leave`. */
 	join(stream: string): Channel
 	leave(channel: Channel): void
-	readonly openStreams: number
 	readonly channels: number
 	/** Subscribers dropped for not reading. */
 	readonly dropped: number
@@ -126,7 +125,6 @@ export interface HubOptions {
 export function createHub(store: Store, options: HubOptions): Hub {
 	const tailEvents = options.tailEvents ?? DEFAULT_TAIL_EVENTS
 	const channels = new Map<string, Channel>()
-	let open = 0
 	let closed = false
 	let dropped = 0
 
@@ -188,18 +186,13 @@ export function createHub(store: Store, options: HubOptions): Hub {
 				channels.set(stream, channel)
 			}
 			channel.subscribers++
-			open++
 			// A request that was on its way in when the hub closed ends at its first wait.
 			if (closed) channel.close()
 			return channel
 		},
 		leave(channel) {
-			open--
 			if (--channel.subscribers === 0 && channels.get(channel.stream) === channel)
 				channels.delete(channel.stream)
-		},
-		get openStreams() {
-			return open
 		},
 		get channels() {
 			return channels.size

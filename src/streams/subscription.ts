@@ -19,8 +19,6 @@ export interface FollowOptions {
 	gap?: string
 	/** Ends the client's connection, when it stopped reading (see the hub's stall check). */
 	drop?: () => void
-	/** Runs once, when the stream ends or its client goes: what the subscriber held (its limits). */
-	release?: () => void
 	retryMs: number
 	signal: AbortSignal
 }
@@ -36,16 +34,16 @@ export interface FollowOptions {
  *   socket.write(chunk)
  */
 /**
- * Joins a channel for one subscriber. A client that leaves releases its place (and runs
- * `release`) at once; the generator itself, if it is waiting, ends at the channel's next wake (a
- * heartbeat at the latest) or is collected with it. `leave` may be called more than once.
+ * Joins a channel for one subscriber. A client that leaves releases its place at once; the
+ * generator itself, if it is waiting, ends at the channel's next wake (a heartbeat at the
+ * latest) or is collected with it. `leave` may be called more than once.
  */
 export function enter(
 	hub: Hub,
 	metrics: Metrics,
 	stream: string,
 	cursor: number,
-	{ signal, drop, release }: Pick<FollowOptions, 'signal' | 'drop' | 'release'>,
+	{ signal, drop }: Pick<FollowOptions, 'signal' | 'drop'>,
 ) {
 	const channel = hub.join(stream)
 	metrics.subscriptionsOpened++
@@ -60,7 +58,6 @@ export function enter(
 		channel.readers.delete(reader)
 		hub.leave(channel)
 		metrics.subscriptionsClosed++
-		release?.()
 	}
 	signal.addEventListener('abort', leave, { once: true })
 	return { channel, leave, reader }
