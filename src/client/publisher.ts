@@ -42,7 +42,8 @@ export class Publisher {
 	private progressTimer: ReturnType<typeof setTimeout> | undefined
 	private lastProgressAt = Number.NEGATIVE_INFINITY
 	private sending: Promise<void> | undefined
-	private failure: unknown
+	// Boxed, so that even a falsy rejection value counts as a failure.
+	private failure: { error: unknown } | undefined
 	/** Requests sent so far; coalescing shows here. */
 	requests = 0
 
@@ -69,14 +70,28 @@ export class Publisher {
 		this.pump()
 	}
 
-	/** Resolves when everything queued so far has been acknowledged. */
+	/**
+	 * Resolves when everything queued so far has been acknowledged. Once a request has failed
+	 * (publish() gave up on it), nothing more is sent, and this rejects with that first failure,
+	 * the error publish() threw, every time.
+	 *
+	 * @example
+	 * p.send('step_complete', { stepId: 'lint' })
+	 * await p.flush() // durable from here on
+	 */
 	async flush(): Promise<void> {
 		this.takeProgress()
 		this.pump()
 		while (this.sending) await this.sending
-		if (this.failure) throw this.failure
+		if (this.failure) throw this.failure.error
 	}
 
+	/**
+	 * Flushes and forgets the publisher; rejects, like flush(), with the first failure.
+	 *
+	 * @example
+	 * try { await p.close() } catch (e) { if (e instanceof CortexRequestError) console.error(e.code) }
+	 */
 	close(): Promise<void> {
 		open.delete(this)
 		return this.flush()
@@ -93,19 +108,27 @@ export class Publisher {
 	}
 
 	private pump() {
-		if (this.sending || this.queue.length === 0) return
-		this.sending = (async () => {
-			while (this.queue.length > 0 && !this.failure) {
-				const batch = this.queue.splice(0, this.options.maxBatch ?? 1000)
-				try {
-					this.requests++
-					const { ids } = await publish(this.stream, batch, this.options)
-					this.options.onPublished?.(ids)
-				} catch (error) {
-					this.failure = error
-				}
-			}
+		// After a failure nothing more is sent: the stream would show later events without the
+		// one that failed before them.
+		if (this.sending || this.failure || this.queue.length === 0) return
+		// Cleared in a then() callback, which always runs after this assignment: cleared inside
+		// the async function, it could run first (when that returns without awaiting) and leave
+		// a settled promise here for flush() to await forever.
+		this.sending = this.drain().then(() => {
 			this.sending = undefined
-		})()
+		})
+	}
+
+	private async drain() {
+		while (this.queue.length > 0 && !this.failure) {
+			const batch = this.queue.splice(0, this.options.maxBatch ?? 1000)
+			try {
+				this.requests++
+				const { ids } = await publish(this.stream, batch, this.options)
+				this.options.onPublished?.(ids)
+			} catch (error) {
+				this.failure = { error }
+			}
+		}
 	}
 }

@@ -17,21 +17,37 @@ await done
 console.log(JSON.stringify({ node: process.version, seen, requests: p.requests }))
 `
 
+// A failed request, then more events: close() must reject with that failure, not spin.
+const REFUSED = `
+import { Publisher } from './client.mjs'
+const p = new Publisher('agents/refused', { url: process.argv[2], token: process.argv[3] })
+p.progress({ progress: 2 })
+const first = await p.flush().catch((e) => e)
+p.send('complete', { result: 'after the refusal' })
+const closed = await p.close().catch((e) => e)
+console.log(JSON.stringify({ name: closed?.name, status: closed?.status, same: closed === first, requests: p.requests }))
+`
+
+/** Builds the client for browsers into `dir`/client.mjs, as `bun run build` does. */
+function buildClient(dir: string) {
+	const build = Bun.spawnSync(
+		[
+			process.execPath,
+			'build',
+			'src/client/index.ts',
+			'--target=browser',
+			'--outfile',
+			join(dir, 'client.mjs'),
+		],
+		{ cwd: ROOT },
+	)
+	expect(build.exitCode).toBe(0)
+}
+
 describe('the client under Node.js', () => {
 	it('publishes and follows a stream from a plain Node process, with no Bun APIs', async () => {
 		using dir = tempDir()
-		const build = Bun.spawnSync(
-			[
-				process.execPath,
-				'build',
-				'src/client/index.ts',
-				'--target=browser',
-				'--outfile',
-				join(dir.path, 'client.mjs'),
-			],
-			{ cwd: ROOT },
-		)
-		expect(build.exitCode).toBe(0)
+		buildClient(dir.path)
 		await Bun.write(join(dir.path, 'run.mjs'), SCRIPT)
 		await using server = await startServer()
 		const {
@@ -67,5 +83,32 @@ p.send('complete', { result: 'sent at exit' })`,
 			})
 		).json()
 		expect(page.events.map((e: { event: string }) => e.event)).toEqual(['progress', 'complete'])
+	}, 30_000)
+
+	it("rejects a publisher's close() with its first failure instead of spinning", async () => {
+		using dir = tempDir()
+		buildClient(dir.path)
+		await Bun.write(join(dir.path, 'refused.mjs'), REFUSED)
+		await using server = await startServer()
+		// A spinning publisher never exits by itself; SIGKILL after 10 s turns that into a failure.
+		const proc = Bun.spawn(['node', 'refused.mjs', server.url, server.token], {
+			cwd: dir.path,
+			stdout: 'pipe',
+			stderr: 'pipe',
+			timeout: 10_000,
+			killSignal: 'SIGKILL',
+		})
+		const [code, out, err] = await Promise.all([
+			proc.exited,
+			new Response(proc.stdout).text(),
+			new Response(proc.stderr).text(),
+		])
+		expect({ code, signal: proc.signalCode, err }).toEqual({ code: 0, signal: null, err: '' })
+		expect(JSON.parse(out)).toEqual({
+			name: 'CortexRequestError',
+			status: 400,
+			same: true,
+			requests: 1,
+		})
 	}, 30_000)
 })

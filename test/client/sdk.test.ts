@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'bun:test'
+import { join } from 'node:path'
 import {
 	CortexRequestError,
 	Publisher,
@@ -6,7 +7,7 @@ import {
 	type StreamEvent,
 	subscribe,
 } from '../../src/client/index.ts'
-import { eventually, metric, startServer, type TestServer } from '../helpers.ts'
+import { eventually, metric, ROOT, startServer, type TestServer, tempDir } from '../helpers.ts'
 
 const client = (server: TestServer) => ({ url: server.url, token: server.token })
 
@@ -219,4 +220,50 @@ describe('Publisher', () => {
 			Array.from({ length: 60 }, (_, i) => `s${Math.floor(i / 3)}`),
 		)
 	})
+
+	it('rejects close() and flush() with the first failure, promptly, and sends nothing after it', async () => {
+		// A publisher that spins does so on microtasks, which starves every timer in its process,
+		// bun test's own timeout included: so it runs in a child process, killed after 10 s.
+		await using server = await startServer()
+		using dir = tempDir()
+		await Bun.write(
+			join(dir.path, 'refused.ts'),
+			`import { Publisher } from ${JSON.stringify(join(ROOT, 'src/client/index.ts'))}
+const p = new Publisher('agents/refused', { url: process.argv[2], token: process.argv[3] })
+p.progress({ progress: 2 })
+const first = await p.flush().catch((e) => e)
+p.send('complete', { result: 'after the refusal' })
+const closed = await p.close().catch((e) => e)
+const again = await p.flush().catch((e) => e)
+console.log(JSON.stringify({ name: closed?.name, status: closed?.status, field: closed?.field,
+  same: closed === first && again === first, requests: p.requests }))`,
+		)
+		const started = performance.now()
+		const proc = Bun.spawn([process.execPath, 'refused.ts', server.url, server.token], {
+			cwd: dir.path,
+			stdout: 'pipe',
+			stderr: 'pipe',
+			timeout: 10_000,
+			killSignal: 'SIGKILL',
+		})
+		const [code, out, err] = await Promise.all([
+			proc.exited,
+			new Response(proc.stdout).text(),
+			new Response(proc.stderr).text(),
+		])
+		expect({ code, signal: proc.signalCode, err }).toEqual({ code: 0, signal: null, err: '' })
+		expect(performance.now() - started).toBeLessThan(5_000)
+		expect(JSON.parse(out)).toEqual({
+			name: 'CortexRequestError',
+			status: 400,
+			field: '/0/data/progress',
+			same: true,
+			requests: 1,
+		})
+		// Nothing after the refusal reached the server: the agent does not even exist.
+		const page = await fetch(`${server.url}/api/agents/refused/events`, {
+			headers: { authorization: `Bearer ${server.token}` },
+		})
+		expect(page.status).toBe(404)
+	}, 20_000)
 })
