@@ -8,7 +8,12 @@ const CRASHES = 3
 describe('chaos', () => {
 	it('delivers every acknowledged event exactly once, in order, to 200 subscribers across repeated kill -9', async () => {
 		let server: TestServer = await startServer({ args: ['--retry-ms', '50'] })
-		const client = () => ({ url: server.url, token: server.token, maxRetryMs: 300, retries: 20 })
+		const client = () => ({
+			url: server.url,
+			token: server.token,
+			maxRetryMs: 300,
+			retryForMs: 10_000,
+		})
 		const seen: number[][] = Array.from({ length: SUBSCRIBERS }, () => [])
 		const watchers = seen.map(async (ids) => {
 			for await (const e of subscribe('agents/chaos', { ...client(), lastEventId: 0 }))
@@ -28,7 +33,7 @@ describe('chaos', () => {
 					)
 					acked.push(...ids)
 				} catch {
-					// Out of retries while the server was down: this event was never acknowledged.
+					// Out of time to retry while the server was down: this event was never acknowledged.
 				}
 			}
 		})

@@ -21,9 +21,10 @@ export interface ClientOptions {
 export const DEFAULT_URL = 'http://127.0.0.1:8787'
 
 /**
- * A request the server refused, with the contract's error body: `status` 400-499, `code` such
- * as `invalid_event` or `stream_ended`, and `field`, a JSON Pointer into the body when one field
- * was at fault.
+ * A request the server refused, with the contract's error body: `status` 400-499 (or a 429 or
+ * 5xx that was still the answer when publish() ran out of time to retry), `code` such as
+ * `invalid_event` or `stream_ended`, `field`, a JSON Pointer into the body when one field was
+ * at fault, and `url`, the request's URL when known.
  *
  * @example
  * try { await publish('workflows/wf-1', { event: 'step_start', data: {} }) }
@@ -35,12 +36,13 @@ export class CortexRequestError extends Error {
 		readonly code: string,
 		message: string,
 		readonly field?: string,
+		readonly url?: string,
 	) {
 		super(message)
 		this.name = 'CortexRequestError'
 	}
 
-	static async from(res: Response): Promise<CortexRequestError> {
+	static async from(res: Response, url = res.url || undefined): Promise<CortexRequestError> {
 		let body: { error?: { code?: string; message?: string; field?: string } } = {}
 		try {
 			body = await res.json()
@@ -50,7 +52,28 @@ export class CortexRequestError extends Error {
 			body.error?.code ?? `http_${res.status}`,
 			body.error?.message ?? res.statusText,
 			body.error?.field,
+			url,
 		)
+	}
+}
+
+/**
+ * The server could not be reached (connection refused or reset, DNS failure...) for as long as
+ * publish() was allowed to retry. `url` is the request's URL and `cause` the last error `fetch`
+ * threw.
+ *
+ * @example
+ * try { await publish('agents/a', { event: 'complete' }, { retryForMs: 5_000 }) }
+ * catch (e) { if (e instanceof CortexConnectionError) console.error(`is the server at ${e.url} up?`) }
+ */
+export class CortexConnectionError extends Error {
+	constructor(
+		readonly url: string,
+		message: string,
+		override readonly cause: unknown,
+	) {
+		super(message, { cause })
+		this.name = 'CortexConnectionError'
 	}
 }
 

@@ -7,7 +7,12 @@
  * await publish('agents/build', { event: 'progress', data: { progress: 0.5 } }, { token })
  * for await (const e of subscribe('agents/build', { token })) console.log(e.id, e.event, e.data)
  */
-export { type ClientOptions, CortexRequestError, DEFAULT_URL } from './http.ts'
+export {
+	type ClientOptions,
+	CortexConnectionError,
+	CortexRequestError,
+	DEFAULT_URL,
+} from './http.ts'
 export { type OutgoingEvent, type PublishOptions, publish } from './publish.ts'
 export { Publisher, type PublisherOptions } from './publisher.ts'
 export { type SseMessage, SseParser } from './sse-parser.ts'

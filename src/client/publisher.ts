@@ -12,8 +12,10 @@ const open = new Set<Publisher>()
 )
 
 /**
+ * publish()'s options, `retryForMs` and `signal` included, which apply to each request.
+ *
  * @example
- * new Publisher('agents/a', { token, progressPerSecond: 2, onPublished: (ids) => console.log(ids) })
+ * new Publisher('agents/a', { token, progressPerSecond: 2, retryForMs: 60_000, onPublished: (ids) => console.log(ids) })
  */
 export interface PublisherOptions extends Omit<PublishOptions, 'idempotencyKey'> {
 	/** At most this many `progress` events a second reach the server; default 4. */
@@ -29,6 +31,9 @@ export interface PublisherOptions extends Omit<PublishOptions, 'idempotencyKey'>
  * a second, the last value winning); every other event is kept, in order, and sent in batches,
  * one request at a time, each with its own Idempotency-Key. A pending progress update is sent
  * before any later event, so the stream's order is the order of the calls. `close()` flushes.
+ * Each request is retried as publish() retries it (connection failures, 429 and 5xx, for
+ * `retryForMs`, 30 s by default); once one fails for good nothing more is sent, and `flush()`
+ * and `close()` reject with that `CortexRequestError` or `CortexConnectionError`.
  *
  * @example
  * const p = new Publisher('agents/my-agent', { token })
@@ -73,7 +78,7 @@ export class Publisher {
 	/**
 	 * Resolves when everything queued so far has been acknowledged. Once a request has failed
 	 * (publish() gave up on it), nothing more is sent, and this rejects with that first failure,
-	 * the error publish() threw, every time.
+	 * a `CortexRequestError` or a `CortexConnectionError`, every time.
 	 *
 	 * @example
 	 * p.send('step_complete', { stepId: 'lint' })
