@@ -42,15 +42,29 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
 		metrics,
 		log,
 	})
-	app.listen({
-		port: config.port,
-		hostname: config.host,
-		// The publish route enforces --max-body itself, with a JSON 413; this is only a backstop.
-		maxRequestBodySize: config.maxBody * 2 + 65_536,
-		idleTimeout: 10,
-		// Elysia turns Bun's development mode on unless NODE_ENV=production; a server is never that.
-		development: false,
-	})
+	try {
+		app.listen({
+			port: config.port,
+			hostname: config.host,
+			// The publish route enforces --max-body itself, with a JSON 413; this is only a backstop.
+			maxRequestBodySize: config.maxBody * 2 + 65_536,
+			idleTimeout: 10,
+			// Elysia turns Bun's development mode on unless NODE_ENV=production; a server is never that.
+			development: false,
+			// Elysia asks for SO_REUSEPORT, which lets a second server bind the same port and take
+			// half its requests, into another database.
+			reusePort: false,
+		})
+	} catch (error) {
+		hub.close()
+		await retention.stop()
+		await store.close()
+		if ((error as { code?: string }).code === 'EADDRINUSE')
+			throw new Error(
+				`port ${config.port} on ${config.host} is already in use (another cortex-stream?); stop that server or choose another port with --port`,
+			)
+		throw error
+	}
 	const server = app.server
 	if (!server) throw new Error('the server did not start')
 	const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${server.port}`

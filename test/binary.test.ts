@@ -35,6 +35,16 @@ describe('the compiled binary', () => {
 	}, 120_000)
 
 	// The binary is the one the test above built.
+	it('refuses to start on a port in use, with a reason and a non-zero exit', async () => {
+		await using first = await startServer({ command: [BINARY] })
+		const second = Bun.spawnSync(
+			[BINARY, 'serve', '--port', String(first.port), '--db', `${first.dbPath}-other`],
+			{ env: { ...process.env, CORTEX_TOKEN: 'x' } },
+		)
+		expect(second.exitCode).toBe(1)
+		expect(second.stderr.toString()).toContain(`port ${first.port} on 127.0.0.1 is already in use`)
+	})
+
 	it('runs on Postgres too: the SQL client is part of the runtime, not a dependency', async () => {
 		await using pg = await startPostgres({ fsync: false })
 		const db = await pg.database()

@@ -72,6 +72,30 @@ describe('cortex-stream command line', () => {
 	})
 })
 
+describe('one server per port', () => {
+	it('refuses to start on a port another server listens on, naming it, and leaves that one alone', async () => {
+		await using first = await startServer()
+		const { tempDir } = await import('./helpers.ts')
+		using dir = tempDir()
+		const second = await cli(
+			['serve', '--port', String(first.port), '--db', `${dir.path}/other.db`],
+			{ CORTEX_TOKEN: 'x' },
+		)
+		expect(second.code).toBe(1)
+		expect(second.stderr).toContain(`port ${first.port}`)
+		expect(second.stderr).toContain('already in use')
+		// Every request still reaches the first server and its database: ids go on from 1, 2, 3.
+		for (let i = 1; i <= 3; i++) {
+			const res = await fetch(`${first.url}/api/agents/a/events`, {
+				method: 'POST',
+				headers: { authorization: `Bearer ${first.token}` },
+				body: '{"event":"progress"}',
+			})
+			expect(await res.json()).toEqual({ ids: [i] })
+		}
+	})
+})
+
 describe('one server per database file', () => {
 	it.skipIf(onPostgres)(
 		'refuses to start on a file another server holds, and touches nothing',
@@ -82,7 +106,7 @@ describe('one server per database file', () => {
 			})
 			expect(second.code).toBe(1)
 			expect(second.stderr).toContain('cannot start')
-			expect(second.stderr).toContain('locked')
+			expect(second.stderr).toContain('in use by another server')
 			const res = await fetch(`${first.url}/api/agents/a/events`, {
 				method: 'POST',
 				headers: { authorization: `Bearer ${first.token}` },

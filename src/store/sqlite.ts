@@ -85,6 +85,10 @@ export function openSqliteStore(
 		migrate(db)
 	} catch (error) {
 		db.close()
+		if ((error as { code?: string }).code === 'SQLITE_BUSY')
+			throw new Error(
+				`the database ${path} is in use by another server (SQLite keeps it locked while one runs); stop that server or give this one its own --db`,
+			)
 		throw error
 	}
 
