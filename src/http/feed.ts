@@ -5,13 +5,14 @@ import { BadRequestError, CortexError, ForbiddenError } from '../errors.ts'
 import { compilePattern, matchesAny, patternListFault } from '../patterns.ts'
 import type { Store } from '../store/store.ts'
 import { feedMessages, followAll } from '../streams/feed.ts'
+import { CHUNK_BYTES } from '../streams/subscription.ts'
 import type { AppDeps } from './deps.ts'
 import type { Lease } from './limits.ts'
 import { sseReply, sseResponses } from './sse-body.ts'
 import { lastEventIdOf, SSE_HEADERS } from './subscribe.ts'
 
-/** Bytes a WebSocket may hold unsent before its feed waits; the same bound as a stream's chunk. */
-const SEND_BUFFER = 1 << 20
+/** Bytes a WebSocket may hold unsent before its feed waits: the same bound as a stream's chunk. */
+const SEND_BUFFER = CHUNK_BYTES
 
 /**
  * A stream goes to a feed when the token may read it and it matches a pattern (none: all).
@@ -68,6 +69,8 @@ interface Socket {
 	access: ReturnType<typeof feedFilter>
 	lease?: Lease
 	stop?: AbortController
+	/** Resolves the wait of a feed whose client's buffer was full: it drained, or closed. */
+	drained?: () => void
 }
 
 /** Tells a WebSocket client why, then closes it: 1013 (try again later) for a limit, else 1008. */
@@ -180,12 +183,21 @@ export function feedRoutes({ config, store, hub, guard, limits, metrics, log }: 
 					for (const m of messages) {
 						// 0: the socket is gone. A client that reads slowly: let its buffer drain first.
 						if (ws.raw.send(m) === 0) return stop.abort()
-						while (buffered(ws.raw) > SEND_BUFFER && !stop.signal.aborted) await Bun.sleep(5)
+						if (buffered(ws.raw) > SEND_BUFFER)
+							await new Promise<void>((resolve) => {
+								socket.drained = resolve
+							})
+						if (stop.signal.aborted) return
 					}
+			},
+			drain(ws) {
+				const socket = sockets.get(ws.data.request)
+				socket?.drained?.()
 			},
 			close(ws) {
 				const socket = sockets.get(ws.data.request)
 				socket?.stop?.abort()
+				socket?.drained?.()
 				socket?.lease?.release()
 			},
 		})

@@ -530,10 +530,13 @@ export function openSqliteStore(
 				if (lastId < stop || lastId === to) break
 			}
 			if (lastId === from) return undefined
+			// A part of a row is copied rather than viewed: a view would keep the whole row alive for
+			// as long as a subscriber that stopped reading holds the block.
+			const whole = parts.length === 1 && parts[0].byteLength === parts[0].buffer.byteLength
 			return {
 				lastId,
 				count: lastId - from,
-				bytes: parts.length === 1 ? parts[0] : Buffer.concat(parts),
+				bytes: whole ? parts[0] : Buffer.concat(parts),
 			}
 		},
 

@@ -32,10 +32,9 @@ export async function* feedBatches(
 	metrics: Metrics,
 	{ afterSeq, wants, signal, drop }: FeedOptions,
 ): AsyncGenerator<FeedBatch, void> {
-	const { channel, leave, reader } = enter(hub, metrics, FEED, afterSeq ?? 0, { signal, drop })
+	const { channel, leave, reader } = enter(hub, metrics, FEED, { signal, drop })
 	try {
 		let cursor = afterSeq ?? (await store.cursor())
-		reader.cursor = cursor
 		while (!signal.aborted && !hub.closed) {
 			const frames = channel.frames
 			const start = channel.after(cursor)
@@ -50,9 +49,9 @@ export async function* feedBatches(
 				}
 				cursor = frames[i - 1].id
 				if (taken.length > 0) {
-					reader.cursor = cursor
+					reader.pendingSince = Date.now()
 					yield { frames: taken }
-					reader.takenAt = Date.now()
+					reader.pendingSince = 0
 					metrics.eventsDelivered += taken.length
 				}
 				continue
@@ -70,16 +69,20 @@ export async function* feedBatches(
 						bytes += e.data.length
 					}
 					if (taken.length > 0) {
-						reader.cursor = cursor
+						reader.pendingSince = Date.now()
 						yield { events: taken }
-						reader.takenAt = Date.now()
+						reader.pendingSince = 0
 						metrics.eventsDelivered += taken.length
 					}
 					continue
 				}
 			}
 			const reason = await channel.wait(cursor)
-			if (reason === 'heartbeat' && !signal.aborted) yield 'heartbeat'
+			if (reason === 'heartbeat' && !signal.aborted) {
+				reader.pendingSince = Date.now()
+				yield 'heartbeat'
+				reader.pendingSince = 0
+			}
 		}
 	} finally {
 		leave()

@@ -4,6 +4,14 @@ import { toBytes } from './sse.ts'
 
 /** Recent events of a stream, encoded once and shared by every subscriber at the head. */
 export const DEFAULT_TAIL_EVENTS = 1024
+/** The tail stops growing past this many bytes too, so a stream of large events keeps little. */
+export const TAIL_BYTES = 1 << 20
+/**
+ * A subscriber whose connection has not taken a chunk the server holds for it for this many
+ * heartbeat intervals is disconnected: a client that stopped reading holds a connection and a
+ * chunk (at most CHUNK_BYTES) and would never catch up. It resumes with Last-Event-ID.
+ */
+export const STALLED_BEATS = 2
 
 export type WakeReason = 'advance' | 'heartbeat' | 'close'
 
@@ -34,8 +42,8 @@ const CLOSED = Promise.resolve<WakeReason>('close')
 
 /** A subscriber as the stall check sees it. */
 export interface Reader {
-	cursor: number
-	takenAt: number
+	/** Since when its connection has held a chunk it did not take; 0 when it holds none. */
+	pendingSince: number
 	/** Ends the client's connection. */
 	drop: () => void
 }
@@ -46,6 +54,8 @@ export interface Reader {
  */
 export class Channel {
 	frames: Frame[] = []
+	/** The bytes of `frames`. */
+	bytes = 0
 	/** Highest id this process has seen committed, 0 before the first commit it saw. */
 	lastId = 0
 	subscribers = 0
@@ -114,6 +124,7 @@ export interface Hub {
 export interface HubOptions {
 	heartbeatMs: number
 	tailEvents?: number
+	tailBytes?: number
 }
 
 /**
@@ -124,15 +135,28 @@ export interface HubOptions {
  */
 export function createHub(store: Store, options: HubOptions): Hub {
 	const tailEvents = options.tailEvents ?? DEFAULT_TAIL_EVENTS
+	const tailBytes = options.tailBytes ?? TAIL_BYTES
 	const channels = new Map<string, Channel>()
 	let closed = false
 	let dropped = 0
 
 	const append = (channel: Channel, frames: Frame[]) => {
 		channel.frames.push(...frames)
+		for (const f of frames) channel.bytes += f.bytes.byteLength
 		// Trim in steps of a quarter, so the array is not shifted on every commit.
-		if (channel.frames.length > tailEvents + (tailEvents >> 2))
-			channel.frames = channel.frames.slice(channel.frames.length - tailEvents)
+		if (
+			channel.frames.length > tailEvents + (tailEvents >> 2) ||
+			channel.bytes > tailBytes + (tailBytes >> 2)
+		) {
+			let from = Math.max(0, channel.frames.length - tailEvents)
+			let bytes = 0
+			for (let i = from; i < channel.frames.length; i++) bytes += channel.frames[i].bytes.byteLength
+			// The newest frame stays whatever its size: subscribers at the head take it from here.
+			while (bytes > tailBytes && from < channel.frames.length - 1)
+				bytes -= channel.frames[from++].bytes.byteLength
+			channel.frames = channel.frames.slice(from)
+			channel.bytes = bytes
+		}
 		channel.lastId = frames[frames.length - 1].id
 		channel.wakeAll('advance')
 	}
@@ -163,14 +187,13 @@ export function createHub(store: Store, options: HubOptions): Hub {
 	})
 
 	// One timer for all subscribers: each waiting one writes its heartbeat when it fires, and a
-	// client that took nothing for two beats while the tail moved a whole tail past it is dropped:
-	// it holds a connection and would only ever be served from the store again.
+	// client that has not taken a chunk for STALLED_BEATS beats is dropped.
 	const heartbeat = setInterval(() => {
-		const stalledBefore = Date.now() - 2 * options.heartbeatMs
+		const stalledBefore = Date.now() - STALLED_BEATS * options.heartbeatMs
 		for (const channel of channels.values()) {
 			channel.wakeAll('heartbeat')
 			for (const reader of channel.readers)
-				if (reader.takenAt < stalledBefore && channel.lastId - reader.cursor > tailEvents) {
+				if (reader.pendingSince !== 0 && reader.pendingSince < stalledBefore) {
 					channel.readers.delete(reader)
 					dropped++
 					reader.drop()

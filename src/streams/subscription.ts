@@ -5,12 +5,16 @@ import { concatBytes, encodeRetry, encodeUnnumbered, HEARTBEAT, toBytes } from '
 
 /**
  * Events per store read of a subscriber behind the shared tail. Large reads make a replay fast
- * (`bun run bench resume`: 512 gave 1.25M events/s, 4096 gives 1.55M); a read also stops at
- * CHUNK_BYTES, so large events make smaller reads.
+ * (see `bun run bench resume`); a read also stops at CHUNK_BYTES, so large events make smaller
+ * reads.
  */
 export const READ_BATCH = 4096
-/** A chunk stops growing past this, so one subscriber holds little however far behind it is. */
-export const CHUNK_BYTES = 1 << 20
+/**
+ * A chunk stops growing past this (one event always goes, however large), so a subscriber that
+ * stops reading holds little: this chunk, and what of it the socket has not taken. As large as
+ * a stored chunk row, so a replay reads each row once.
+ */
+export const CHUNK_BYTES = 32 << 10
 
 export interface FollowOptions {
 	/** Deliver every event with an id greater than this. */
@@ -42,13 +46,12 @@ export function enter(
 	hub: Hub,
 	metrics: Metrics,
 	stream: string,
-	cursor: number,
 	{ signal, drop }: Pick<FollowOptions, 'signal' | 'drop'>,
 ) {
 	const channel = hub.join(stream)
 	metrics.subscriptionsOpened++
-	// With `drop`, the hub's stall check watches where this subscriber is and when it last read.
-	const reader: Reader = { cursor, takenAt: Date.now(), drop: drop ?? (() => {}) }
+	// With `drop`, the hub's stall check watches how long a chunk has waited for this subscriber.
+	const reader: Reader = { pendingSince: 0, drop: drop ?? (() => {}) }
 	if (drop) channel.readers.add(reader)
 	let joined = true
 	const leave = () => {
@@ -71,7 +74,7 @@ export async function* follow(
 	{ afterId, gap, retryMs, signal, ...held }: FollowOptions,
 ): AsyncGenerator<Uint8Array, void> {
 	// Joining before the first read means no commit can fall between the replay and the wait.
-	const { channel, leave, reader } = enter(hub, metrics, stream, afterId, { signal, ...held })
+	const { channel, leave, reader } = enter(hub, metrics, stream, { signal, ...held })
 	try {
 		yield toBytes(encodeRetry(retryMs) + (gap ? encodeUnnumbered('gap', gap) : ''))
 		let cursor = afterId
@@ -108,9 +111,9 @@ export async function* follow(
 				}
 			}
 			if (chunk) {
-				reader.cursor = cursor
+				reader.pendingSince = Date.now()
 				yield chunk
-				reader.takenAt = Date.now()
+				reader.pendingSince = 0
 				metrics.eventsDelivered += count
 				if (mayEnd) {
 					const state = await store.state(stream)
@@ -119,7 +122,11 @@ export async function* follow(
 				continue
 			}
 			const reason = await channel.wait(cursor)
-			if (reason === 'heartbeat' && !signal.aborted) yield HEARTBEAT
+			if (reason === 'heartbeat' && !signal.aborted) {
+				reader.pendingSince = Date.now()
+				yield HEARTBEAT
+				reader.pendingSince = 0
+			}
 		}
 	} finally {
 		leave()
