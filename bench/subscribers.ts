@@ -74,12 +74,13 @@ const DRAIN_MS = 3_000
 
 const log = (msg: string) => process.stderr.write(`    ${msg}\n`)
 
-const MARK = Buffer.from('data: {"t":')
-const FRAME_END = Buffer.from('\n\n')
+/** What precedes the publisher's timestamp in every timed event: its data's first key. */
+export const MARK = Buffer.from('data: {"t":')
+export const FRAME_END = Buffer.from('\n\n')
 const DOT = 46
 
 /** Reads the number after `data: {"t":` at `at` (digits and one dot). */
-function parseStamp(buf: Buffer, at: number): number {
+export function parseStamp(buf: Buffer, at: number): number {
 	let whole = 0
 	let i = at
 	for (; i < buf.byteLength; i++) {
