@@ -1,15 +1,17 @@
 /**
  * cortex-stream benchmark suite.
  *
- *   bun run bench [fanout] [ingest] [resume] [soak] [scale] [backup] [stalled] [--profile]
+ *   bun run bench [fanout] [ingest] [resume] [soak] [scale] [backup] [stalled] [streams]
+ *                 [--profile]
  *   bun run bench compare [--against=<git ref, HEAD by default>] [--pairs=<n, 5 by default>]
  *                         [--load=ingest|fanout]
  *
  * No scenario runs fanout, ingest and resume; soak (ten minutes), scale (SQLite against two
  * instances on Postgres, about two minutes), compare (this tree's ingest against another
- * revision's, in alternating pairs), backup (how long an online backup holds the server) and
- * stalled (what subscribers that stop reading cost the server, about a minute) run only by
- * name. The server (and the floor) run
+ * revision's, in alternating pairs), backup (how long an online backup holds the server),
+ * stalled (what subscribers that stop reading cost the server, about a minute) and streams
+ * (memory per stream, and whether retention gives it back) run only by name. The server (and
+ * the floor) run
  * pinned to core 0, every load generator in its own process pinned to core 1. Tables go to
  * stdout, a JSON summary to .bench/results.json (scenarios not run keep their previous entry).
  * `--profile` also writes a CPU profile of each cortex-stream server to .bench/profiles/.
@@ -26,6 +28,7 @@ import { resume } from './scenario-resume.ts'
 import { scale } from './scenario-scale.ts'
 import { soak } from './scenario-soak.ts'
 import { stalled } from './scenario-stalled.ts'
+import { streams } from './scenario-streams.ts'
 import { killAll, pinSelf } from './server.ts'
 
 const SCENARIOS: Record<string, (ctx: ScenarioContext) => Promise<ScenarioOutput>> = {
@@ -37,14 +40,15 @@ const SCENARIOS: Record<string, (ctx: ScenarioContext) => Promise<ScenarioOutput
 	compare,
 	backup,
 	stalled,
+	streams,
 }
 /**
  * Run by name only: `bun run bench soak` takes ten minutes; `scale` needs Postgres installed and
  * compares store engines rather than checking targets; `compare` measures a change; `backup`
- * has no target; `stalled` holds a thousand connections that never read for a minute, which
- * the default run's figures would not want beside them.
+ * has no target; `stalled` holds a thousand connections that never read for a minute, and
+ * `streams` fills a server with 100,000 streams: both measure memory on a server of their own.
  */
-const ON_REQUEST = new Set(['soak', 'scale', 'compare', 'backup', 'stalled'])
+const ON_REQUEST = new Set(['soak', 'scale', 'compare', 'backup', 'stalled', 'streams'])
 /** The 5,000-subscriber run holds that many sockets in the server and in the load generator. */
 const FDS_NEEDED = 5_000 + 256
 

@@ -59,6 +59,8 @@ export interface TargetOptions {
 	db?: string
 	/** Run cortex-stream from this source tree (another revision's worktree); this one by default. */
 	root?: string
+	/** More `serve` flags for cortex-stream, e.g. `['--retention', '1s']`. */
+	args?: string[]
 }
 
 /**
@@ -94,6 +96,7 @@ export async function startTarget(kind: TargetKind, options: TargetOptions): Pro
 					'1000000',
 					'--max-connects-per-second',
 					'1000000',
+					...(options.args ?? []),
 				]
 			: ['bun', join(ROOT, 'bench/floor.ts')]
 	const proc = Bun.spawn(pinned(SERVER_CORE, cmd), {
