@@ -28,7 +28,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
 	const hub = createHub(store, { heartbeatMs: config.heartbeatMs })
 	const tickets = createTickets(await store.secret('ticket-key'))
 	const snapshots = createSnapshots(store)
-	const retention = createRetention(store, snapshots, log, config.retentionMs)
+	const retention = createRetention(store, snapshots, hub, log, config.retentionMs)
 	const limits = createLimits(config)
 	const app = createApp({
 		config,

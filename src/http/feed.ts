@@ -3,8 +3,7 @@ import type { Guard } from '../auth/guard.ts'
 import { hasScope, mayAccess } from '../auth/tokens.ts'
 import { BadRequestError, CortexError, ForbiddenError } from '../errors.ts'
 import { compilePattern, matchesAny, patternListFault } from '../patterns.ts'
-import type { Store } from '../store/store.ts'
-import { feedMessages, followAll } from '../streams/feed.ts'
+import { feedMessages, feedStart, followAll } from '../streams/feed.ts'
 import { CHUNK_BYTES } from '../streams/subscription.ts'
 import type { AppDeps } from './deps.ts'
 import type { Lease } from './limits.ts'
@@ -48,18 +47,6 @@ function feedFilter(
 // Bun's ServerWebSocket has it; Elysia's type for `ws.raw` predates it.
 const buffered = (raw: unknown) => (raw as { getBufferedAmount(): number }).getBufferedAmount()
 
-/**
- * The feed's gap: the cursor is older than the oldest event kept. (Pruned streams between kept
- * events of others are not reported: the feed carries no per-stream positions.)
- */
-async function gapOf(store: Store, afterSeq: number | undefined) {
-	if (afterSeq === undefined) return undefined
-	const oldest = await store.oldest()
-	return oldest && afterSeq + 1 < oldest.seq
-		? JSON.stringify({ requested: afterSeq + 1, firstAvailable: oldest.seq })
-		: undefined
-}
-
 interface Subscription {
 	subscribe?: unknown
 	after?: unknown
@@ -99,8 +86,7 @@ export function feedRoutes({ config, store, hub, guard, limits, metrics, log }: 
 				new URL(request.url).searchParams.getAll('match'),
 			)
 			const wants = access.filter()
-			const afterSeq = lastEventIdOf(request, query)
-			const gap = await gapOf(store, afterSeq)
+			const { afterSeq, gap } = await feedStart(store, lastEventIdOf(request, query))
 			const lease = limits.admit(access.holder)
 			server?.timeout(request, 0)
 			Object.assign(set.headers, SSE_HEADERS)
@@ -165,12 +151,11 @@ export function feedRoutes({ config, store, hub, guard, limits, metrics, log }: 
 				socket.stop = stop
 				let options: Parameters<typeof feedMessages>[3]
 				try {
-					const afterSeq = after as number | undefined
+					const wants = socket.access.filter(subscribe, '/subscribe')
 					options = {
-						afterSeq,
-						wants: socket.access.filter(subscribe, '/subscribe'),
+						...(await feedStart(store, after as number | undefined)),
+						wants,
 						signal: stop.signal,
-						gap: await gapOf(store, afterSeq),
 						drop: () => ws.close(1008, 'not reading'),
 					}
 				} catch (error) {

@@ -16,7 +16,7 @@ export function opsRoutes({ store, hub, limits, metrics, retention }: AppDeps) {
 		)
 		.get('/metrics', async () => {
 			const { bytes, commits } = store.stats()
-			const oldest = (await store.oldest())?.createdAt
+			const oldest = (await store.keptAfter(0))?.createdAt
 			const gauges = {
 				openStreams: limits.open,
 				streamsWithSubscribers: hub.channels,

@@ -523,8 +523,9 @@ export async function openPostgresStore(
 			}
 		},
 
-		async oldest() {
-			const [row] = await sql`SELECT seq, created_at FROM cortex_events ORDER BY seq LIMIT 1`
+		async keptAfter(afterSeq) {
+			const [row] =
+				await sql`SELECT seq, created_at FROM cortex_events WHERE seq > ${afterSeq} ORDER BY seq LIMIT 1`
 			return row ? { seq: Number(row.seq), createdAt: Number(row.created_at) } : undefined
 		},
 

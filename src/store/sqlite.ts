@@ -182,8 +182,11 @@ export function openSqliteStore(
 			`UPDATE streams SET first_id = ?, snapshot = ?, last_id = ?, status = ?, execution_start = ?,
 			 updated_at = ? WHERE key = ?`,
 		),
-		oldest: db.query<{ seq: number; created_at: number }, []>(
-			'SELECT last_seq - (last_id - first_id) AS seq, created_at FROM chunks ORDER BY last_seq LIMIT 1',
+		// A chunk's events are consecutive: the first kept after a seq is in the first chunk that
+		// ends past it, at that seq + 1 if the chunk holds it, else at the chunk's first event.
+		keptAfter: db.query<{ seq: number; created_at: number }, [number]>(
+			`SELECT max(last_seq - (last_id - first_id), ?1 + 1) AS seq, created_at FROM chunks
+			 WHERE last_seq > ?1 ORDER BY last_seq LIMIT 1`,
 		),
 		getSecret: db.query<{ value: Uint8Array }, [string]>(
 			'SELECT value FROM secrets WHERE name = ?',
@@ -653,9 +656,11 @@ export function openSqliteStore(
 			}
 		},
 
-		async oldest() {
-			const found = q.oldest.get()
-			return found ? { seq: found.seq, createdAt: found.created_at } : undefined
+		async keptAfter(afterSeq) {
+			const found = q.keptAfter.get(afterSeq)
+			return found && found.seq <= visibleSeq
+				? { seq: found.seq, createdAt: found.created_at }
+				: undefined
 		},
 
 		backup(target) {

@@ -95,8 +95,11 @@ export interface Store {
 	 * for what no longer has events; resolves with how many events went. Ids are never reused.
 	 */
 	prune(stream: string, upToId: number, snapshot: string): Promise<number>
-	/** The oldest kept event's global cursor and when it was stored (ms); undefined with none. */
-	oldest(): Promise<{ seq: number; createdAt: number } | undefined>
+	/**
+	 * The first event kept (not pruned) after the global cursor `afterSeq`: its cursor and when it
+	 * was stored (ms); undefined when none is. `keptAfter(0)` is the oldest event kept.
+	 */
+	keptAfter(afterSeq: number): Promise<{ seq: number; createdAt: number } | undefined>
 	/** Writes a consistent copy of everything committed to `path` (a new file). */
 	backup(path: string): Promise<void>
 	/** Whether a write could be committed now. */

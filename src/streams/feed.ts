@@ -11,10 +11,31 @@ export interface FeedOptions {
 	/** Whether an event of this stream goes to this subscriber (its `match` and its token). */
 	wants: (stream: string) => boolean
 	signal: AbortSignal
-	/** `{requested, firstAvailable}` when the cursor is older than the oldest event kept. */
+	/** `{requested, firstAvailable}` when events after the client's cursor were pruned (`feedStart`). */
 	gap?: string
 	/** Ends the client's connection when it stopped reading (the hub's stall check). */
 	drop?: () => void
+}
+
+/**
+ * Where a feed resumed after the cursor `afterSeq` starts: right after it; or, when retention
+ * pruned what came next, at the first event kept after it, with the `gap` to send first.
+ * Undefined starts live.
+ */
+export async function feedStart(
+	store: Store,
+	afterSeq: number | undefined,
+): Promise<{ afterSeq: number | undefined; gap?: string }> {
+	if (afterSeq === undefined) return { afterSeq }
+	const cursor = await store.cursor()
+	if (afterSeq >= cursor) return { afterSeq }
+	// Nothing kept up to the cursor: the next event to come is the first available.
+	const first = (await store.keptAfter(afterSeq))?.seq ?? cursor + 1
+	if (first === afterSeq + 1) return { afterSeq }
+	return {
+		afterSeq: first - 1,
+		gap: JSON.stringify({ requested: afterSeq + 1, firstAvailable: first }),
+	}
 }
 
 /** What the feed has next for one subscriber: shared tail frames, events read from the store, or a heartbeat. */

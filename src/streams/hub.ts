@@ -113,6 +113,11 @@ export interface Hub {
 	/** Registers interest in a stream; call before the first store read, then `leave`. */
 	join(stream: string): Channel
 	leave(channel: Channel): void
+	/**
+	 * Retention pruned events of `stream`: the tails that may hold them are emptied, so that no
+	 * subscriber is handed a pruned event from memory; they read what is kept from the store.
+	 */
+	forget(stream: string): void
 	readonly channels: number
 	/** Subscribers dropped for not reading. */
 	readonly dropped: number
@@ -216,6 +221,13 @@ export function createHub(store: Store, options: HubOptions): Hub {
 		leave(channel) {
 			if (--channel.subscribers === 0 && channels.get(channel.stream) === channel)
 				channels.delete(channel.stream)
+		},
+		forget(stream) {
+			for (const channel of [channels.get(stream), channels.get(FEED)])
+				if (channel && channel.frames.length > 0) {
+					channel.frames = []
+					channel.bytes = 0
+				}
 		},
 		get channels() {
 			return channels.size

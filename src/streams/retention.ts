@@ -1,6 +1,7 @@
 import type { StreamKind } from '../events.ts'
 import type { Logger } from '../log.ts'
 import type { Store } from '../store/store.ts'
+import type { Hub } from './hub.ts'
 import type { Snapshots } from './status.ts'
 
 export interface PruneResult {
@@ -24,12 +25,13 @@ export const PRUNE_INTERVAL_MS = 3_600_000
  * pruned run stays readable; the running execution is never touched.
  *
  * @example
- * const retention = createRetention(store, snapshots, log, 30 * 86_400_000)
+ * const retention = createRetention(store, snapshots, hub, log, 30 * 86_400_000)
  * await retention.prune() // { prunedEvents, prunedStreams }
  */
 export function createRetention(
 	store: Store,
 	snapshots: Snapshots,
+	hub: Pick<Hub, 'forget'>,
 	log: Logger,
 	retentionMs: number | undefined,
 ): Retention {
@@ -48,6 +50,7 @@ export function createRetention(
 			const snapshot = JSON.stringify(await snapshots.one(kind, state))
 			const dropped = await store.prune(stream, upToId, snapshot)
 			if (dropped === 0) continue
+			hub.forget(stream)
 			result.prunedEvents += dropped
 			result.prunedStreams++
 		}

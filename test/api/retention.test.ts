@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'bun:test'
 import {
 	auth,
+	eventually,
 	metric,
 	openStream,
 	publish,
@@ -82,6 +83,64 @@ describe('retention', () => {
 				'id: 3\nevent: progress\ndata: {"stream":"agents/a","id":1,"data":{}}\n\n',
 		)
 	})
+
+	it('never hands a feed a pruned event, from memory or the store, and gaps to the first one kept after the cursor', async () => {
+		await using server = await startServer({ args: ['--retention', '1s'] })
+		// A feed at the head keeps every event in the server's shared tail.
+		await using live = await RawStream.open(`${server.url}/api/streaming/events`, auth())
+		await live.until((s) => s.text.startsWith('retry:'))
+		// Cursors 1 to 6, the ended agent's and the running one's interleaved.
+		for (const [stream, event] of [
+			['agents/old', 'progress'],
+			['agents/live', 'progress'],
+			['agents/old', 'progress'],
+			['agents/live', 'progress'],
+			['agents/old', 'complete'],
+		])
+			await publish(server, stream, { event })
+		await Bun.sleep(1_200)
+		await publish(server, 'agents/live', { event: 'progress' })
+		await live.until((s) => s.events().length === 6)
+		expect((await prune(server)).body).toEqual({ prunedEvents: 3, prunedStreams: 1 })
+		const ids = (s: RawStream) => s.events().map((f) => f.id ?? `gap ${f.data}`)
+
+		await using fromStart = await RawStream.open(`${server.url}/api/streaming/events`, {
+			...auth(),
+			'last-event-id': '0',
+		})
+		await fromStart.until((s) => s.events().length === 4)
+		expect(ids(fromStart)).toEqual(['gap {"requested":1,"firstAvailable":2}', '2', '4', '6'])
+
+		// Resumed between kept events, where the next one was pruned: the gap names the next kept.
+		await using between = await RawStream.open(`${server.url}/api/streaming/events`, {
+			...auth(),
+			'last-event-id': '2',
+		})
+		await between.until((s) => s.events().length === 3)
+		expect(ids(between)).toEqual(['gap {"requested":3,"firstAvailable":4}', '4', '6'])
+
+		// The same over WebSocket.
+		const ws = new WebSocket(
+			`${server.url.replace('http', 'ws')}/api/ws?access_token=${server.token}`,
+		)
+		const messages: Array<Record<string, unknown>> = []
+		ws.onmessage = (e) => messages.push(JSON.parse(String(e.data)))
+		await new Promise((resolve) => {
+			ws.onopen = resolve
+		})
+		ws.send(JSON.stringify({ subscribe: [], after: 2 }))
+		await eventually(() => messages.length === 3)
+		expect(messages.map((m) => m.cursor ?? m.gap)).toEqual([
+			{ requested: 3, firstAvailable: 4 },
+			4,
+			6,
+		])
+		ws.close()
+		// And a new event still reaches everyone.
+		await publish(server, 'agents/live', { event: 'progress' })
+		await between.until((s) => s.events().length === 4)
+		expect(ids(between).at(-1)).toBe('7')
+	}, 30_000)
 
 	it('prunes nothing without --retention, and only for admin tokens', async () => {
 		await using server = await startServer()

@@ -188,8 +188,13 @@ for (const engine of ENGINES) {
 				])
 				// The terminal event that was cut away is no longer a reason to prune.
 				expect(await store.prunable(Date.now() + 60_000)).toEqual([])
+				// Kept after a cursor: the next one when it is kept, else the first kept past it.
+				expect(await store.keptAfter(0)).toMatchObject({ seq: 2 })
+				expect(await store.keptAfter(2)).toMatchObject({ seq: 6 })
+				expect(await store.keptAfter(6)).toMatchObject({ seq: 7 })
+				expect(await store.keptAfter(7)).toBeUndefined()
 				await store.prune('agents/b', 1, '{}')
-				expect(await store.oldest()).toMatchObject({ seq: 6 })
+				expect(await store.keptAfter(0)).toMatchObject({ seq: 6 })
 			}))
 
 		it('gives concurrent appends to one stream distinct, gapless ids', () =>
@@ -324,7 +329,7 @@ for (const engine of ENGINES) {
 				})
 				expect((await store.read('agents/a', 0, 10)).map((e) => e.id)).toEqual([1502, 1503])
 				expect((await store.append('agents/a', progress(1))).ids).toEqual([1504])
-				expect((await store.oldest())?.seq).toBe(1502)
+				expect((await store.keptAfter(0))?.seq).toBe(1502)
 				expect(await store.prunable(0)).toEqual([])
 			}))
 
