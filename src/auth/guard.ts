@@ -1,4 +1,4 @@
-import type { Config, Scope } from '../config.ts'
+import { type Config, isTokenText, type Scope } from '../config.ts'
 import { ForbiddenError, UnauthorizedError } from '../errors.ts'
 import { TICKET_PREFIX, type Tickets } from './tickets.ts'
 import { createTokenTable, type Grant, mayAccess, OPEN_GRANT, parseBearer } from './tokens.ts'
@@ -32,7 +32,7 @@ export function createGuard(config: Pick<Config, 'tokens' | 'noAuth'>, tickets?:
 				token = parseBearer(authorization)
 				if (token === undefined)
 					throw new UnauthorizedError('the Authorization header must be "Bearer <token>"')
-			} else token = queryToken || undefined
+			} else token = queryToken && isTokenText(queryToken) ? queryToken : undefined
 			if (token === undefined) throw new UnauthorizedError('a bearer token is required')
 			const grant = token.startsWith(TICKET_PREFIX) ? tickets?.verify(token) : table.lookup(token)
 			if (!grant) throw new UnauthorizedError('the token is not valid, or the ticket has expired')

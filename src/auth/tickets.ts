@@ -1,4 +1,4 @@
-import { createHmac, timingSafeEqual } from 'node:crypto'
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto'
 import { compilePattern, patternListFault } from '../patterns.ts'
 import type { Grant } from './tokens.ts'
 
@@ -14,6 +14,14 @@ interface Claims {
 }
 
 const b64 = (bytes: Uint8Array | string) => Buffer.from(bytes).toString('base64url')
+
+/**
+ * A ticket as the server writes one: unpadded base64url claims, and the 32-byte HMAC in exactly
+ * 43 unpadded base64url characters. Decoders take other spellings of the same bytes (padding,
+ * the other alphabet, stray characters, other values of the last character's unused bits), so
+ * the text is checked before anything is decoded, and the signature is compared as text.
+ */
+const TICKET_TEXT = /^ct1\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]{43}$/
 
 /**
  * Read-only, expiring credentials for browser URLs: `ct1.<claims>.<HMAC-SHA256>`, signed with a
@@ -39,25 +47,31 @@ export function createTickets(key: Uint8Array) {
 
 		/** The grant of a valid ticket; undefined for a tampered, malformed or expired one. */
 		verify(ticket: string, now = Date.now()): Grant | undefined {
-			if (!ticket.startsWith(TICKET_PREFIX)) return undefined
-			const [payload, signature, ...rest] = ticket.slice(TICKET_PREFIX.length).split('.')
-			if (!payload || !signature || rest.length > 0) return undefined
-			const given = Buffer.from(signature, 'base64url')
-			const expected = sign(payload)
-			if (given.length !== expected.length || !timingSafeEqual(given, expected)) return undefined
+			if (!TICKET_TEXT.test(ticket)) return undefined
+			const dot = ticket.lastIndexOf('.')
+			const payload = ticket.slice(TICKET_PREFIX.length, dot)
+			const given = Buffer.from(ticket.slice(dot + 1))
+			if (!timingSafeEqual(given, Buffer.from(b64(sign(payload))))) return undefined
 			let claims: Claims
 			try {
 				claims = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8'))
 			} catch {
 				return undefined
 			}
-			if (!(claims.e * 1000 > now) || patternListFault(claims.s, { min: 1 })) return undefined
+			if (
+				typeof claims?.e !== 'number' ||
+				!(claims.e * 1000 > now) ||
+				patternListFault(claims.s, { min: 1 })
+			)
+				return undefined
 			return {
 				scopes: new Set(['read']),
 				patterns: claims.s.map(compilePattern),
 				streams: claims.s,
 				ticket: true,
-				holder: `ticket ${signature.slice(0, 16)}`,
+				expiresAt: claims.e * 1000,
+				// The ticket's own identity, for its limits: one text per ticket now, so its digest.
+				holder: `ticket ${createHash('sha256').update(ticket).digest('hex').slice(0, 32)}`,
 			}
 		},
 	}

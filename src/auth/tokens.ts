@@ -10,6 +10,8 @@ export interface Grant {
 	streams: string[]
 	/** A ticket's grant: read-only, and it cannot mint further tickets. */
 	ticket?: boolean
+	/** When the credential stops being valid (ms since the epoch); tokens do not expire. */
+	expiresAt?: number
 	/** Who holds it, for per-token limits: one name per token entry or ticket, never the secret. */
 	holder: string
 }

@@ -3,6 +3,7 @@ import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import {
 	auth,
+	openStream,
 	publish,
 	RawStream,
 	startServer,
@@ -116,5 +117,54 @@ describe('tickets', () => {
 			expect([res.status, res.body.error.field]).toEqual([400, field])
 		}
 		expect((await ticket(server, { streams: ['agents/a'] }, 'wrong')).status).toBe(401)
+	})
+
+	it('are accepted only as the server wrote them: any other spelling of the same bytes is 401', async () => {
+		await using server = await startServer()
+		await publish(server, 'agents/a', { event: 'progress' })
+		// A signature with a character of each alphabet's own, so the other alphabet differs.
+		let t = ''
+		for (let ttl = 600; !/[-_]/.test(t.slice(t.lastIndexOf('.') + 1)); ttl++)
+			t = (await ticket(server, { streams: ['agents/*'], ttlSeconds: ttl })).body.ticket
+		const dot = t.lastIndexOf('.')
+		const [payload, sig] = [t.slice(0, dot), t.slice(dot + 1)]
+		const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'
+		// The last of 43 characters carries 4 bits of the signature and 2 unused ones.
+		const last = ALPHABET.indexOf(sig[42])
+		const variants = {
+			'a stray character first': `${payload}.~${sig}`,
+			padded: `${payload}.${sig}=`,
+			'padded twice': `${payload}.${sig}==`,
+			'the other alphabet': `${payload}.${sig.replaceAll('-', '+').replaceAll('_', '/')}`,
+			'another value of the unused bits': `${payload}.${sig.slice(0, 42)}${ALPHABET[last ^ 1]}`,
+			'padded claims': `${payload}=.${sig}`,
+		}
+		const read = (token: string) =>
+			fetch(`${server.url}/api/agents/a`, { headers: auth(token) }).then((r) => r.status)
+		expect(await read(t)).toBe(200)
+		for (const [what, variant] of Object.entries(variants)) {
+			expect(variant).not.toBe(t)
+			expect([what, await read(variant)]).toEqual([what, 401])
+			const stream = await fetch(
+				streamUrl(server, 'agents/a', `?access_token=${encodeURIComponent(variant)}`),
+			)
+			expect([what, stream.status]).toEqual([what, 401])
+		}
+	})
+
+	it('hold stream limits of their own, each ticket apart from the token that made it', async () => {
+		await using server = await startServer({ args: ['--max-streams-per-token', '2'] })
+		const a = (await ticket(server, { streams: ['agents/*'] })).body.ticket
+		const b = (await ticket(server, { streams: ['agents/a'] })).body.ticket
+		const open = (token: string) =>
+			RawStream.open(streamUrl(server, 'agents/a', `?access_token=${token}`))
+		const held = [await open(a), await open(a)]
+		expect(held.map((s) => s.status)).toEqual([200, 200])
+		expect((await open(a)).status).toBe(429)
+		await using other = await open(b)
+		expect(other.status).toBe(200)
+		await using own = await openStream(server, 'agents/a')
+		expect(own.status).toBe(200)
+		await Promise.all(held.map((s) => s.close()))
 	})
 })
