@@ -6,14 +6,16 @@ import { json } from './respond.ts'
 /** `/healthz` and `/metrics`: no auth, and no stream names, so they are safe to expose to probes. */
 export function opsRoutes({ store, hub, limits, metrics, retention }: AppDeps) {
 	return new Elysia({ name: 'ops' })
-		.get('/healthz', async () =>
-			(await store.writable())
+		.get('/healthz', async () => {
+			const health = await store.health()
+			return health.ok
 				? json(200, { ok: true })
-				: json(503, {
-						ok: false,
-						error: { code: 'store_unavailable', message: 'the store is not writable' },
-					}),
-		)
+				: json(
+						503,
+						{ ok: false, error: { code: health.code, message: health.message } },
+						{ 'retry-after': '5' },
+					)
+		})
 		.get('/metrics', async () => {
 			const { bytes, commits } = store.stats()
 			const oldest = (await store.keptAfter(0))?.createdAt

@@ -13,6 +13,13 @@ export interface Pending {
 
 export type RunState = Pick<StreamState, 'lastId' | 'status' | 'executionStart'>
 
+/** About what the appends of `batch` take in the store: their data and their frames' framing. */
+export const bytesOf = (batch: Pending[]) => {
+	let bytes = 0
+	for (const req of batch) for (const e of req.events) bytes += e.data.length + e.event.length + 32
+	return bytes
+}
+
 export const isWorkflowRun = (stream: string) => stream.startsWith('workflows/')
 
 /** A stream before its first event. */

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto'
 import { SQL } from 'bun'
 import {
 	CortexError,
@@ -7,7 +8,8 @@ import {
 	StoreUnavailableError,
 } from '../errors.ts'
 import { encodeEvent, type NewEvent, type StoredEvent, type StreamKind } from '../events.ts'
-import { advance, type Pending, type RunState, stamp } from './advance.ts'
+import { advance, bytesOf, type Pending, type RunState, stamp } from './advance.ts'
+import { createHealth, HEALTHY, storageFull, unavailable } from './health.ts'
 import { migratePostgres } from './postgres-schema.ts'
 import {
 	type AdvanceListener,
@@ -30,6 +32,9 @@ const PUMP_BATCH = 4096
 const FRAMES_PAGE = 1024
 const PRUNE_BATCH = 1000
 const SIZE_EVERY_MS = 10_000
+/** Postgres' SQLSTATE for a full disk. */
+const DISK_FULL = '53100'
+const HEALTH_TIMEOUT_MS = 2_000
 
 const encoder = new TextEncoder()
 
@@ -119,6 +124,32 @@ export async function openPostgresStore(
 		)
 	}
 
+	/**
+	 * A write of a few pages, given back in the same transaction: what a publish needs of the
+	 * database (a replica refuses it too). Random bytes, which Postgres cannot compress away. Bounded in time, as a database that does not answer
+	 * would keep the client waiting for its connection timeout.
+	 */
+	const health = createHealth(async (need) => {
+		const probe = sql
+			.begin(async (tx) => {
+				await tx`INSERT INTO cortex_secrets (name, value) VALUES ('health-probe', ${randomBytes(need)})
+					ON CONFLICT (name) DO UPDATE SET value = excluded.value`
+				await tx`DELETE FROM cortex_secrets WHERE name = 'health-probe'`
+			})
+			.then(
+				() => HEALTHY,
+				(error) =>
+					(error as { errno?: string }).errno === DISK_FULL
+						? storageFull(`the database is full: ${(error as Error).message}`)
+						: unavailable(`the database cannot be written: ${(error as Error).message}`),
+			)
+		return Promise.race([
+			probe,
+			Bun.sleep(HEALTH_TIMEOUT_MS).then(() =>
+				unavailable(`the database did not answer within ${HEALTH_TIMEOUT_MS} ms`),
+			),
+		])
+	})
 	const listeners = new Set<AdvanceListener>()
 	let pending: Pending[] = []
 	let flushing: Promise<void> | undefined
@@ -315,12 +346,20 @@ export async function openPostgresStore(
 						${sql.array(cols.data, 'TEXT')}::text[]) AS e(stream, id, seq, type, data)`
 			})
 		} catch (error) {
-			const failure = new StoreUnavailableError(
-				`the events could not be stored: ${(error as Error).message}`,
+			const full = (error as { errno?: string; code?: string }).errno === DISK_FULL
+			const failure = full
+				? new InsufficientStorageError(
+						'the database is full: nothing was appended; try again when space is freed',
+					)
+				: new StoreUnavailableError(`the events could not be stored: ${(error as Error).message}`)
+			health.note(
+				full ? storageFull(failure.message) : unavailable(failure.message),
+				full ? bytesOf(batch) : undefined,
 			)
 			for (const req of batch) req.reject(failure)
 			return
 		}
+		health.note(HEALTHY)
 		commits++
 		batch.forEach((req, i) => {
 			const outcome = outcomes[i]
@@ -542,14 +581,13 @@ export async function openPostgresStore(
 			return new Uint8Array(row.value)
 		},
 
-		async writable() {
-			if (closed) return false
-			try {
-				const [row] = await sql`SELECT pg_is_in_recovery() AS replica`
-				return !row.replica
-			} catch {
-				return false
-			}
+		health() {
+			if (closed) return Promise.resolve(unavailable('the store is closed'))
+			if (options.maxBytes !== undefined && bytes >= options.maxBytes)
+				return Promise.resolve(
+					storageFull(`the database has reached --max-db-bytes (${bytes} bytes)`),
+				)
+			return health.current()
 		},
 
 		stats() {

@@ -9,7 +9,7 @@ import {
 	StoreUnavailableError,
 } from '../errors.ts'
 import type { StoredEvent, StreamKind } from '../events.ts'
-import { advance, follow, isWorkflowRun, NEW_RUN, type Pending, stamp } from './advance.ts'
+import { advance, bytesOf, follow, isWorkflowRun, NEW_RUN, type Pending, stamp } from './advance.ts'
 import {
 	addPlace,
 	type ChunkIndexOptions,
@@ -18,6 +18,7 @@ import {
 	openChunkIndex,
 } from './chunk-index.ts'
 import { asBuffer, eachEvent, nextFrame, skipFrames, toChunks } from './chunks.ts'
+import { createHealth, HEALTHY, storageFull, unavailable } from './health.ts'
 import { checkOwnership, migrate } from './schema.ts'
 import {
 	type AdvanceListener,
@@ -194,6 +195,10 @@ export function openSqliteStore(
 		putSecret: db.query<never, [string, Uint8Array]>(
 			'INSERT OR IGNORE INTO secrets (name, value) VALUES (?, ?)',
 		),
+		probe: db.query<never, [number]>(
+			"INSERT OR REPLACE INTO secrets (name, value) VALUES ('health-probe', zeroblob(?))",
+		),
+		unprobe: db.query<never, []>("DELETE FROM secrets WHERE name = 'health-probe'"),
 		lastSeq: db.query<{ value: number }, []>("SELECT value FROM meta WHERE key = 'last_seq'"),
 		setLastSeq: db.query<never, [number]>("UPDATE meta SET value = ? WHERE key = 'last_seq'"),
 	}
@@ -245,6 +250,29 @@ export function openSqliteStore(
 		for (const r of working.values()) write(r)
 		q.setLastSeq.run(seq)
 	}
+	/**
+	 * A publish fails for lack of room when a page cannot be had (the disk is full, or
+	 * --max-db-bytes): the probe takes one, as an append does, and gives it back in the same
+	 * transaction, which commits to the WAL like an append (unsynced: it keeps nothing).
+	 */
+	const health = createHealth(async (bytes) => {
+		try {
+			db.exec('BEGIN IMMEDIATE')
+			try {
+				q.probe.run(bytes)
+				q.unprobe.run()
+				db.exec('COMMIT')
+			} finally {
+				if (db.inTransaction) db.exec('ROLLBACK')
+			}
+			return HEALTHY
+		} catch (error) {
+			const message = (error as Error).message
+			return (error as { code?: string }).code === 'SQLITE_FULL'
+				? storageFull(`the store is full: ${message}`)
+				: unavailable(`the store cannot be written: ${message}`)
+		}
+	})
 	const listeners = new Set<AdvanceListener>()
 	let pending: Pending[] = []
 	let flushScheduled = false
@@ -354,15 +382,20 @@ export function openSqliteStore(
 			commits++
 		} catch (error) {
 			if (db.inTransaction) db.exec('ROLLBACK')
-			const failure =
-				(error as { code?: string }).code === 'SQLITE_FULL'
-					? new InsufficientStorageError(
-							'the store is full: nothing was appended; try again when space is freed',
-						)
-					: new StoreUnavailableError(`the event could not be stored: ${(error as Error).message}`)
+			const full = (error as { code?: string }).code === 'SQLITE_FULL'
+			const failure = full
+				? new InsufficientStorageError(
+						'the store is full: nothing was appended; try again when space is freed',
+					)
+				: new StoreUnavailableError(`the event could not be stored: ${(error as Error).message}`)
+			health.note(
+				full ? storageFull(failure.message) : unavailable(failure.message),
+				full ? bytesOf(batch) : undefined,
+			)
 			for (const req of batch) req.reject(failure)
 			return
 		}
+		health.note(HEALTHY)
 		lastSeq = seq
 		for (const [name, row] of working) rows.set(name, row)
 		if (indexed()) dirty.clear()
@@ -676,15 +709,9 @@ export function openSqliteStore(
 			return new Uint8Array((q.getSecret.get(name) as { value: Uint8Array }).value)
 		},
 
-		async writable() {
-			if (closed) return false
-			try {
-				db.exec('BEGIN IMMEDIATE')
-				db.exec('ROLLBACK')
-				return true
-			} catch {
-				return false
-			}
+		health() {
+			if (closed) return Promise.resolve(unavailable('the store is closed'))
+			return health.current()
 		},
 
 		stats() {

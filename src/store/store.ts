@@ -102,8 +102,12 @@ export interface Store {
 	keptAfter(afterSeq: number): Promise<{ seq: number; createdAt: number } | undefined>
 	/** Writes a consistent copy of everything committed to `path` (a new file). */
 	backup(path: string): Promise<void>
-	/** Whether a write could be committed now. */
-	writable(): Promise<boolean>
+	/**
+	 * Whether a publish would be committed now: ok, or why not (`storage_full`: the disk or
+	 * `--max-db-bytes`; `store_unavailable`: the store cannot be reached or written). It
+	 * follows every append's outcome, and tries a small write of its own at most once a second.
+	 */
+	health(): Promise<StoreHealth>
 	/**
 	 * A random secret of 32 bytes kept under `name`, made on first use and then the same for every
 	 * server on this store and across restarts (the key that signs tickets).
@@ -112,6 +116,10 @@ export interface Store {
 	stats(): StoreStats
 	close(): Promise<void>
 }
+
+export type StoreHealth =
+	| { ok: true }
+	| { ok: false; code: 'storage_full' | 'store_unavailable'; message: string }
 
 export interface StoreStats {
 	/** Bytes the store occupies on disk. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'bun:test'
-import { auth, onPostgres, openStream, publish, startServer } from '../helpers.ts'
+import { auth, eventually, onPostgres, openStream, publish, startServer } from '../helpers.ts'
 
 const blob = 'x'.repeat(8_000)
 
@@ -30,6 +30,14 @@ describe('a full store', () => {
 			}
 			expect(full?.status).toBe(507)
 			expect(full?.body.error.code).toBe('storage_full')
+			// A probe that says ok while every publish is 507 would send publishers here in vain.
+			const health = await fetch(`${server.url}/healthz`)
+			expect(health.status).toBe(503)
+			expect(health.headers.get('retry-after')).toBe('5')
+			expect((await health.json()).error.code).toBe('storage_full')
+			// Still so once its own probe has had a turn: it needs a page, as a publish does.
+			await Bun.sleep(1_100)
+			expect((await fetch(`${server.url}/healthz`)).status).toBe(503)
 			const snapshot = await (
 				await fetch(`${server.url}/api/agents/filler`, { headers: auth() })
 			).json()
@@ -41,11 +49,15 @@ describe('a full store', () => {
 			})
 			await s.until((x) => x.events().length === 1)
 			expect(s.events()[0].id).toBe(String(stored))
-			expect((await fetch(`${server.url}/healthz`)).status).toBe(200)
 
 			// Retention frees the old run's pages; publishing works again, with the next id.
 			await Bun.sleep(1_200)
 			await fetch(`${server.url}/api/admin/prune`, { method: 'POST', headers: auth() })
+			await eventually(
+				async () => (await fetch(`${server.url}/healthz`)).status === 200,
+				5_000,
+				'/healthz to see the room retention made',
+			)
 			const again = await publish(server, 'agents/filler', {
 				event: 'progress',
 				data: { message: blob },

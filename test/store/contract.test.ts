@@ -360,7 +360,7 @@ for (const engine of ENGINES) {
 				expect(block).toMatchObject({ lastId: 8, count: 5 })
 				expect((await store.append('agents/a', progress(1))).ids).toEqual([8])
 				expect(await store.cursor()).toBe(16)
-				expect(await store.writable()).toBe(true)
+				expect(await store.health()).toEqual({ ok: true })
 			} finally {
 				await store.close()
 			}
