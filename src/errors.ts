@@ -59,6 +59,9 @@ export class IdempotencyConflictError extends CortexError {
 	override readonly code = 'idempotency_key_reused'
 }
 
+/** What a 503 for an unreachable store asks clients to wait, in seconds. */
+export const STORE_RETRY_AFTER_S = 2
+
 /** A refusal that tells the client when to come back. */
 abstract class RetryLaterError extends CortexError {
 	override readonly headers: Record<string, string>
@@ -92,7 +95,11 @@ export class NotSupportedError extends CortexError {
 	override readonly code = 'not_supported'
 }
 
-export class StoreUnavailableError extends CortexError {
+/** The store cannot be reached or written now; nothing was appended. Try again after `Retry-After`. */
+export class StoreUnavailableError extends RetryLaterError {
 	override readonly status = 503
 	override readonly code = 'store_unavailable'
+	constructor(message: string, retryAfterSeconds = STORE_RETRY_AFTER_S) {
+		super(message, retryAfterSeconds)
+	}
 }

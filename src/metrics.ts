@@ -35,6 +35,8 @@ export interface Gauges {
 	/** Unix seconds of the oldest kept event; 0 with none. */
 	oldestEventSeconds: number
 	streamsWithSubscribers: number
+	/** 1 when a publish would be taken now, 0 when the store is away or full (see /healthz). */
+	storeUp: number
 }
 
 export function renderMetrics(m: Metrics, g: Gauges): string {
@@ -89,6 +91,12 @@ export function renderMetrics(m: Metrics, g: Gauges): string {
 			g.streamsWithSubscribers,
 		],
 		['cortex_store_bytes', 'gauge', 'Bytes the store occupies on disk.', g.storeBytes],
+		[
+			'cortex_store_up',
+			'gauge',
+			'1 when the store would take a publish now, 0 when it is unreachable or full.',
+			g.storeUp,
+		],
 		[
 			'cortex_store_commits_total',
 			'counter',

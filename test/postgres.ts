@@ -11,6 +11,10 @@ import { SQL } from 'bun'
 export interface PgCluster {
 	/** A URL for a new, empty database of its own. */
 	database(): Promise<string>
+	/** Stops the server as a crash would, keeping its data: an outage, until `start`. */
+	crash(): void
+	/** Starts the server again on the same port, after `crash`. */
+	start(): void
 	stop(): Promise<void>
 	[Symbol.asyncDispose](): Promise<void>
 }
@@ -57,7 +61,16 @@ export async function startPostgres(options: { fsync?: boolean } = {}): Promise<
 	}
 	if (external) {
 		const stop = async () => {}
-		return { database: fresh(external), stop, [Symbol.asyncDispose]: stop }
+		const unsupported = () => {
+			throw new Error('an outage needs a throwaway cluster: unset CORTEX_TEST_POSTGRES')
+		}
+		return {
+			database: fresh(external),
+			crash: unsupported,
+			start: unsupported,
+			stop,
+			[Symbol.asyncDispose]: stop,
+		}
 	}
 
 	const dir = mkdtempSync(join(tmpdir(), 'cortex-pg-'))
@@ -95,10 +108,16 @@ export async function startPostgres(options: { fsync?: boolean } = {}): Promise<
 			stdout: 'pipe',
 			stderr: 'pipe',
 		})
-	const start = pgCtl('-o', settings, '-l', join(dir, 'log'), '-w', '-t', '60', 'start')
-	if (start.exitCode !== 0) {
+	const start = () => {
+		const started = pgCtl('-o', settings, '-l', join(dir, 'log'), '-w', '-t', '60', 'start')
+		if (started.exitCode !== 0)
+			throw new Error(`postgres did not start: ${started.stderr.toString()}`)
+	}
+	try {
+		start()
+	} catch (error) {
 		rmSync(dir, { recursive: true, force: true })
-		throw new Error(`postgres did not start: ${start.stderr.toString()}`)
+		throw error
 	}
 	// pg_ctl leaves the server running on its own: stop it even when the run ends abruptly.
 	const stopNow = () => {
@@ -114,7 +133,15 @@ export async function startPostgres(options: { fsync?: boolean } = {}): Promise<
 		process.off('exit', stopNow)
 		stopNow()
 	}
-	return { database: fresh(admin), stop, [Symbol.asyncDispose]: stop }
+	return {
+		database: fresh(admin),
+		crash: () => {
+			pgCtl('-m', 'immediate', 'stop')
+		},
+		start,
+		stop,
+		[Symbol.asyncDispose]: stop,
+	}
 }
 
 async function ownerIds() {

@@ -18,7 +18,14 @@ export function opsRoutes({ store, hub, limits, metrics, retention }: AppDeps) {
 		})
 		.get('/metrics', async () => {
 			const { bytes, commits } = store.stats()
-			const oldest = (await store.keptAfter(0))?.createdAt
+			const health = await store.health()
+			// The store being away is what the metrics must then show, not a reason to fail.
+			const oldest = health.ok
+				? await store.keptAfter(0).then(
+						(kept) => kept?.createdAt,
+						() => undefined,
+					)
+				: undefined
 			const gauges = {
 				openStreams: limits.open,
 				streamsWithSubscribers: hub.channels,
@@ -28,6 +35,7 @@ export function opsRoutes({ store, hub, limits, metrics, retention }: AppDeps) {
 				prunedStreams: retention.totals.prunedStreams,
 				droppedSubscribers: hub.dropped,
 				oldestEventSeconds: oldest === undefined ? 0 : Math.floor(oldest / 1000),
+				storeUp: health.ok ? 1 : 0,
 			}
 			return new Response(renderMetrics(metrics, gauges), {
 				headers: { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' },

@@ -1,3 +1,4 @@
+import { withFaultStatuses } from './faults.ts'
 import { isPostgresUrl, openPostgresStore } from './postgres.ts'
 import { openSqliteStore } from './sqlite.ts'
 import type { Store } from './store.ts'
@@ -9,9 +10,13 @@ export interface StoreOptions {
 	maxBytes?: number
 }
 
-/** Opens the store a `--db` value names; the embedded SQLite file is the default engine. */
+/**
+ * Opens the store a `--db` value names; the embedded SQLite file is the default engine. Its
+ * faults come out as statuses (see `withFaultStatuses`).
+ */
 export async function openStore(options: StoreOptions): Promise<Store> {
-	if (isPostgresUrl(options.url))
-		return openPostgresStore(options.url, { maxBytes: options.maxBytes })
-	return openSqliteStore(options.url, { maxBytes: options.maxBytes })
+	const store = isPostgresUrl(options.url)
+		? await openPostgresStore(options.url, { maxBytes: options.maxBytes })
+		: openSqliteStore(options.url, { maxBytes: options.maxBytes })
+	return withFaultStatuses(store)
 }
