@@ -1,6 +1,7 @@
 import { Elysia } from 'elysia'
 import { MAX_TICKET_TTL_S, patternWithin } from '../auth/tickets.ts'
 import { hasScope } from '../auth/tokens.ts'
+import { isTokenText } from '../config.ts'
 import { BadRequestError, ForbiddenError } from '../errors.ts'
 import { patternListFault } from '../patterns.ts'
 import { readJson } from './body.ts'
@@ -48,7 +49,14 @@ export function ticketRoutes({ guard, tickets }: AppDeps) {
 					`"ttlSeconds" must be a whole number from 1 to ${MAX_TICKET_TTL_S}`,
 					'/ttlSeconds',
 				)
-			return json(201, tickets.issue(streams as string[], ttlSeconds as number))
+			const issued = tickets.issue(streams as string[], ttlSeconds as number)
+			// A credential longer than a bearer token may be could not be used at all.
+			if (!isTokenText(issued.ticket))
+				throw new BadRequestError(
+					'the patterns make a ticket longer than 4096 characters; ask for fewer or shorter ones',
+					'/streams',
+				)
+			return json(201, issued)
 		},
 		{ parse: 'none' },
 	)

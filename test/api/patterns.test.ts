@@ -36,8 +36,8 @@ describe('stream patterns from every source', () => {
 		const issued = await fetch(`${server.url}/api/tickets`, {
 			method: 'POST',
 			headers: { ...auth(), 'content-type': 'application/json' },
-			// A ticket carries its patterns, and must fit in a request line too.
-			body: JSON.stringify({ streams: WORST_LIST.slice(0, 24) }),
+			// A ticket carries its patterns, and is at most 4096 characters: nine of them fit.
+			body: JSON.stringify({ streams: WORST_LIST.slice(0, 9) }),
 		})
 		expect(issued.status).toBe(201)
 		const { ticket } = await issued.json()
@@ -110,6 +110,13 @@ describe('stream patterns from every source', () => {
 		})
 		expect(ticket.status).toBe(400)
 		expect((await ticket.json()).error.field).toBe('/streams/1')
+		const tooLong = await fetch(`${server.url}/api/tickets`, {
+			method: 'POST',
+			headers: { ...auth(), 'content-type': 'application/json' },
+			body: JSON.stringify({ streams: WORST_LIST.slice(0, 10) }),
+		})
+		expect(tooLong.status).toBe(400)
+		expect((await tooLong.json()).error.field).toBe('/streams')
 
 		const ws = new WebSocket(
 			`${server.url.replace('http', 'ws')}/api/ws?access_token=${server.token}`,
