@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs'
+import { jsonErrorAt } from './json-position.ts'
 import { patternListFault } from './patterns.ts'
 
 export const DEFAULT_PORT = 8787
@@ -36,7 +37,11 @@ export interface Config {
 	maxStreams: number
 	maxStreamsPerToken: number
 	maxConnectsPerSecond: number
+	logLevel: LogLevel
 }
+
+export const LOG_LEVELS = ['debug', 'info'] as const
+export type LogLevel = (typeof LOG_LEVELS)[number]
 
 export class ConfigError extends Error {}
 
@@ -107,6 +112,12 @@ export const SETTINGS: Setting[] = [
 		default: '1000',
 	},
 	{
+		flag: 'log-level',
+		env: 'CORTEX_LOG_LEVEL',
+		help: 'info, or debug to also log what clients did wrong on their side',
+		default: 'info',
+	},
+	{
 		flag: 'max-db-bytes',
 		env: 'CORTEX_MAX_DB_BYTES',
 		help: 'cap on the database size; appends past it answer 507',
@@ -173,13 +184,26 @@ export function parseDuration(name: string, value: string): number {
 	return Number(match[1]) * UNIT_MS[match[2] as keyof typeof UNIT_MS]
 }
 
-/** Reads and checks a tokens file; a mistake in it stops the server with the entry's index. */
+/**
+ * Reads and checks a tokens file; a mistake in it stops the server with the entry's index, or
+ * the line and column where it stops being JSON. Nothing of its content is ever repeated: it
+ * holds secrets.
+ */
 export function loadTokensFile(path: string): TokenSpec[] {
-	let raw: unknown
+	let text: string
 	try {
-		raw = JSON.parse(readFileSync(path, 'utf8'))
+		text = readFileSync(path, 'utf8')
 	} catch (error) {
 		throw new ConfigError(`tokens file ${path}: ${(error as Error).message}`)
+	}
+	let raw: unknown
+	try {
+		raw = JSON.parse(text)
+	} catch {
+		const at = jsonErrorAt(text)
+		throw new ConfigError(
+			`tokens file ${path}: not valid JSON${at ? ` at line ${at.line}, column ${at.column}` : ''}`,
+		)
 	}
 	if (!Array.isArray(raw)) throw new ConfigError(`tokens file ${path}: must be a JSON array`)
 	return raw.map((entry, i) => {
@@ -254,6 +278,9 @@ export function loadConfig(argv: string[], env: Record<string, string | undefine
 
 	const retention = get('retention')
 	const cors = get('cors-origin')
+	const logLevel = get('log-level') as LogLevel
+	if (!LOG_LEVELS.includes(logLevel))
+		throw new ConfigError(`--log-level must be one of ${LOG_LEVELS.join(', ')}, got "${logLevel}"`)
 	return {
 		port: number('port', 0, 65535),
 		host: get('host') as string,
@@ -267,6 +294,7 @@ export function loadConfig(argv: string[], env: Record<string, string | undefine
 		maxStreams: number('max-streams', 1, 10_000_000),
 		maxStreamsPerToken: number('max-streams-per-token', 1, 10_000_000),
 		maxConnectsPerSecond: number('max-connects-per-second', 1, 1_000_000),
+		logLevel,
 		maxDbBytes:
 			get('max-db-bytes') === undefined ? undefined : number('max-db-bytes', 65_536, 2 ** 52),
 		corsOrigins:

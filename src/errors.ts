@@ -44,6 +44,15 @@ export class NotFoundError extends CortexError {
 	override readonly code = 'not_found'
 }
 
+/**
+ * The client went away before its request body arrived whole: no answer reaches it, and
+ * nothing was done. Counted apart from server errors (499, as nginx names it), logged at debug.
+ */
+export class ClientClosedError extends CortexError {
+	override readonly status = 499
+	override readonly code = 'client_closed_request'
+}
+
 export class StreamEndedError extends CortexError {
 	override readonly status = 409
 	override readonly code = 'stream_ended'

@@ -8,6 +8,8 @@ export const NAME_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/
 export const EVENT_TYPE_PATTERN = /^[a-z][a-z0-9_]{0,63}$/
 export const MAX_BATCH = 1000
 export const MAX_DATA_BYTES = 64 * 1024
+/** How deep `data` may nest objects and arrays, `data` itself being 1. */
+export const MAX_DATA_DEPTH = 64
 
 /** `complete`, `failed` and `cancelled` end an agent execution or a workflow run. */
 export const TERMINAL_TYPES: ReadonlySet<string> = new Set(['complete', 'failed', 'cancelled'])

@@ -2,6 +2,8 @@
 export type Fields = Record<string, unknown>
 
 export interface Logger {
+	/** Dropped unless the logger was made with `debug: true` (`--log-level debug`). */
+	debug(msg: string, fields?: Fields): void
 	info(msg: string, fields?: Fields): void
 	warn(msg: string, fields?: Fields): void
 	error(msg: string, fields?: Fields): void
@@ -16,6 +18,7 @@ export interface Logger {
  */
 export function createLogger(
 	write: (text: string) => void = (text) => process.stdout.write(text),
+	{ debug = false }: { debug?: boolean } = {},
 ): Logger {
 	let buffer = ''
 	let scheduled = false
@@ -38,13 +41,14 @@ export function createLogger(
 		// The fields' own JSON, spliced in: no merged copy of them to build and stringify.
 		const rest = fields === undefined ? '{}' : JSON.stringify(fields)
 		buffer += `{"time":"${time}","level":"${level}","msg":${JSON.stringify(msg)}${rest === '{}' ? '}' : `,${rest.slice(1)}`}\n`
-		if (level !== 'info') flush()
+		if (level !== 'info' && level !== 'debug') flush()
 		else if (!scheduled) {
 			scheduled = true
 			setImmediate(flush)
 		}
 	}
 	return {
+		debug: debug ? (msg, fields) => emit('debug', msg, fields) : () => {},
 		info: (msg, fields) => emit('info', msg, fields),
 		warn: (msg, fields) => emit('warn', msg, fields),
 		error: (msg, fields) => emit('error', msg, fields),

@@ -46,8 +46,10 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
 		app.listen({
 			port: config.port,
 			hostname: config.host,
-			// The publish route enforces --max-body itself, with a JSON 413; this is only a backstop.
-			maxRequestBodySize: config.maxBody * 2 + 65_536,
+			// Every route that reads a body bounds it itself (http/body.ts) and answers a JSON 413,
+			// before reading a declared length and while counting a chunked one; Bun's own cap
+			// would answer an empty 413 instead.
+			maxRequestBodySize: Number.MAX_SAFE_INTEGER,
 			idleTimeout: 10,
 			// Elysia turns Bun's development mode on unless NODE_ENV=production; a server is never that.
 			development: false,

@@ -6,6 +6,7 @@ import {
 	isStepType,
 	MAX_BATCH,
 	MAX_DATA_BYTES,
+	MAX_DATA_DEPTH,
 	type NewEvent,
 	STANDARD_EVENTS,
 	type StreamKind,
@@ -24,6 +25,40 @@ const utf8Length = (text: string) => Buffer.byteLength(text, 'utf8')
 
 /** Escapes a key for a JSON Pointer (RFC 6901). */
 const pointer = (key: string) => key.replace(/~/g, '~0').replace(/\//g, '~1')
+
+/**
+ * The JSON Pointer, below `data`, of the first object or array nested deeper than
+ * MAX_DATA_DEPTH (`data` itself is depth 1); undefined when there is none. Depth first, with a
+ * stack of its own that never holds more than MAX_DATA_DEPTH levels, so no input can overflow
+ * the call stack (JSON.stringify does, near 10,000 levels) or make the walk hold much.
+ */
+function tooDeep(data: Record<string, unknown>): string | undefined {
+	type Level = { value: Record<string, unknown> | unknown[]; keys?: string[]; next: number }
+	const level = (value: Level['value']): Level => ({
+		value,
+		keys: Array.isArray(value) ? undefined : Object.keys(value),
+		next: 0,
+	})
+	const levels: Level[] = [level(data)]
+	const path: string[] = []
+	while (levels.length > 0) {
+		const top = levels[levels.length - 1]
+		const { value, keys } = top
+		if (top.next >= (keys ?? (value as unknown[])).length) {
+			levels.pop()
+			path.pop()
+			continue
+		}
+		const key = keys ? keys[top.next] : String(top.next)
+		const child = keys ? (value as Record<string, unknown>)[key] : (value as unknown[])[top.next]
+		top.next++
+		if (typeof child !== 'object' || child === null) continue
+		path.push(key)
+		if (levels.length >= MAX_DATA_DEPTH) return `/${path.map(pointer).join('/')}`
+		levels.push(level(child as Level['value']))
+	}
+	return undefined
+}
 
 function parseOne(item: unknown, at: string, kind: StreamKind): NewEvent {
 	if (!isPlainObject(item))
@@ -50,6 +85,20 @@ function parseOne(item: unknown, at: string, kind: StreamKind): NewEvent {
 	const data = item.data === undefined ? {} : item.data
 	if (!isPlainObject(data))
 		throw new InvalidEventError('"data" must be a JSON object', `${at}/data`)
+	// Very deep data cannot be stringified, by us or by whoever reads it back. A text of n
+	// characters nests at most n / 2 deep, so most events skip the walk.
+	let text: string | undefined
+	try {
+		text = JSON.stringify(data)
+	} catch {
+		// A RangeError: too deep for the call stack. The walk below names where.
+	}
+	const deep = text === undefined || text.length > 2 * MAX_DATA_DEPTH ? tooDeep(data) : undefined
+	if (deep !== undefined || text === undefined)
+		throw new InvalidEventError(
+			`"data" is nested more than ${MAX_DATA_DEPTH} levels deep`,
+			`${at}/data${deep ?? ''}`,
+		)
 	const checker = checkers.get(type)
 	if (checker && !checker.Check(data)) {
 		const first = checker.Errors(data).First()
@@ -60,7 +109,6 @@ function parseOne(item: unknown, at: string, kind: StreamKind): NewEvent {
 			`${at}/data${path}`,
 		)
 	}
-	const text = JSON.stringify(data)
 	if (text.length > MAX_DATA_BYTES / 4 && utf8Length(text) > MAX_DATA_BYTES)
 		throw new InvalidEventError(
 			`"data" is larger than ${MAX_DATA_BYTES} bytes of JSON`,

@@ -144,4 +144,50 @@ describe('one server per database file', () => {
 		expect(unreadable.stderr.trim().split('\n')).toHaveLength(1)
 		expect(unreadable.stderr).toContain('cannot start')
 	})
+
+	it('says that a database directory is not writable, not "disk I/O error"', async () => {
+		const { tempDir } = await import('./helpers.ts')
+		const { chmodSync, mkdirSync, writeFileSync } = await import('node:fs')
+		using dir = tempDir()
+		const locked = `${dir.path}/locked`
+		mkdirSync(locked)
+		// An existing database in it, as after a restore by hand, and none.
+		writeFileSync(`${locked}/existing.db`, '')
+		chmodSync(locked, 0o555)
+		chmodSync(dir.path, 0o755)
+		// Root writes anywhere: the server runs as nobody then.
+		const as =
+			process.getuid?.() === 0
+				? ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups']
+				: []
+		for (const db of [`${locked}/new.db`, `${locked}/existing.db`]) {
+			const { runProcess, MAIN } = await import('./helpers.ts')
+			const out = await runProcess(
+				[...as, process.execPath, MAIN, 'serve', '--port', '0', '--db', db],
+				{
+					env: { ...process.env, CORTEX_TOKEN: 'x' },
+				},
+			)
+			expect([db, out.code]).toEqual([db, 1])
+			expect(out.stderr).toContain(`the database directory ${locked} is not writable`)
+			expect(out.stderr.trim().split('\n')).toHaveLength(1)
+		}
+	})
+
+	it('names the line and column of a malformed tokens file, and never its content', async () => {
+		const { tempDir } = await import('./helpers.ts')
+		using dir = tempDir()
+		const file = `${dir.path}/tokens.json`
+		await Bun.write(file, '[\n  {"token": "s3cret-admin-token", "scopes": ["admin"],}\n]\n')
+		const { code, stderr } = await cli(['serve', '--port', '0', '--tokens-file', file])
+		expect(code).toBe(2)
+		expect(stderr.trim()).toBe(
+			`cortex-stream: tokens file ${file}: not valid JSON at line 2, column 55`,
+		)
+		await Bun.write(file, '[{"token": "s3cret-admin-token", "scopes": ["root"]}]')
+		const wrongScope = await cli(['serve', '--port', '0', '--tokens-file', file])
+		expect(wrongScope.code).toBe(2)
+		expect(wrongScope.stderr).toContain('entry 0')
+		expect(wrongScope.stderr).not.toContain('s3cret')
+	})
 })

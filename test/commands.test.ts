@@ -313,6 +313,44 @@ describe('cortex-stream backup', () => {
 		30_000,
 	)
 
+	it.skipIf(onPostgres)(
+		'answers 507 when the copy finds no room, leaves nothing behind, and the server goes on',
+		async () => {
+			const message = 'r'.repeat(1000)
+			const seeded = await startServer()
+			for (let i = 0; i < 3; i++)
+				await publish(
+					seeded,
+					'agents/big',
+					Array.from({ length: 1000 }, () => ({ event: 'progress', data: { message } })),
+				)
+			// A clean stop checkpoints everything into the file: about 3 MB.
+			await seeded.kill('SIGTERM')
+			expect(Bun.file(seeded.dbPath).size).toBeGreaterThan(2_500_000)
+			// No file of this server may pass 2 MB now: the copy of a 3 MB database cannot be made.
+			await using server = await seeded.restart({
+				command: ['prlimit', '--fsize=2000000', process.execPath, MAIN],
+			})
+			const res = await fetch(`${server.url}/api/admin/backup`, {
+				method: 'POST',
+				headers: auth(server.token),
+			})
+			expect(res.status).toBe(507)
+			expect((await res.json()).error.code).toBe('storage_full')
+			using dir = tempDir()
+			const out = await cli(server, ['backup', join(dir.path, 'copy.db')])
+			expect(out.code).toBe(1)
+			expect(out.stderr).toContain('room')
+			expect(await Bun.file(join(dir.path, 'copy.db')).exists()).toBe(false)
+			const left = [
+				...new Bun.Glob('.backup-*').scanSync({ cwd: join(server.dbPath, '..'), dot: true }),
+			]
+			expect(left).toEqual([])
+			expect((await publish(server, 'agents/big', { event: 'progress' })).body.ids).toEqual([3001])
+		},
+		30_000,
+	)
+
 	it('needs an admin token', async () => {
 		await using server = await startServer()
 		using dir = tempDir()

@@ -19,7 +19,6 @@ export async function serveCommand(
 	args: string[],
 	env: Record<string, string | undefined>,
 ): Promise<number> {
-	const log = createLogger()
 	let config: ReturnType<typeof loadConfig>
 	try {
 		config = loadConfig(args, env)
@@ -28,6 +27,7 @@ export async function serveCommand(
 		console.error(`cortex-stream: ${error.message}`)
 		return 2
 	}
+	const log = createLogger(undefined, { debug: config.logLevel === 'debug' })
 	let server: Awaited<ReturnType<typeof startServer>>
 	try {
 		server = await startServer(config, log)

@@ -1,4 +1,4 @@
-import { MalformedJsonError, PayloadTooLargeError } from '../errors.ts'
+import { ClientClosedError, MalformedJsonError, PayloadTooLargeError } from '../errors.ts'
 
 const decoder = new TextDecoder('utf-8', { fatal: true })
 
@@ -12,8 +12,15 @@ export async function readJson(request: Request, maxBytes: number): Promise<unkn
 	const tooLarge = () => new PayloadTooLargeError(`the body is larger than ${maxBytes} bytes`)
 	const declared = request.headers.get('content-length')
 	if (declared !== null && Number(declared) > maxBytes) throw tooLarge()
-	const bytes =
-		declared !== null ? await request.bytes() : await readChunked(request, maxBytes, tooLarge)
+	let bytes: Uint8Array
+	try {
+		bytes =
+			declared !== null ? await request.bytes() : await readChunked(request, maxBytes, tooLarge)
+	} catch (error) {
+		if (error instanceof PayloadTooLargeError) throw error
+		// The only way a body in reach of the limit fails to arrive: its client went away.
+		throw new ClientClosedError('the client closed the connection before its body arrived')
+	}
 	if (bytes.byteLength > maxBytes) throw tooLarge()
 	if (bytes.byteLength === 0)
 		throw new MalformedJsonError('the body is empty; send a JSON event or array of events')

@@ -1,4 +1,4 @@
-import { BadRequestError, CortexError, NotFoundError } from '../errors.ts'
+import { BadRequestError, ClientClosedError, CortexError, NotFoundError } from '../errors.ts'
 import type { Logger } from '../log.ts'
 import { errorResponse, internalError } from './respond.ts'
 
@@ -13,6 +13,7 @@ export function handleError(
 	error: unknown,
 	path: string,
 ): Response {
+	if (error instanceof ClientClosedError) log.debug('client closed the request', { path })
 	if (error instanceof CortexError) return errorResponse(error)
 	if (code === 'NOT_FOUND') return errorResponse(new NotFoundError(`no route for ${path}`))
 	if (code === 'PARSE' || code === 'VALIDATION' || code === 'INVALID_COOKIE_SIGNATURE')

@@ -1,8 +1,11 @@
 import { CortexError, InsufficientStorageError, StoreUnavailableError } from '../errors.ts'
 import type { Store } from './store.ts'
 
-/** What the drivers say for "no room": SQLite's SQLITE_FULL, Postgres' 53100, the kernel's ENOSPC. */
-const FULL = new Set(['SQLITE_FULL', '53100', 'ENOSPC'])
+/**
+ * What the drivers say for "no room": SQLite's SQLITE_FULL, Postgres' 53100, the kernel's
+ * ENOSPC, EDQUOT (a quota) and EFBIG (a file past its size limit).
+ */
+const FULL = new Set(['SQLITE_FULL', '53100', 'ENOSPC', 'EDQUOT', 'EFBIG'])
 
 /** SQLite's codes for what the file, the disk or another process did; any other is a bug of ours. */
 const SQLITE_EXTERNAL =

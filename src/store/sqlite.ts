@@ -1,7 +1,16 @@
 import { Database } from 'bun:sqlite'
-import { closeSync, fsync, mkdirSync, openSync, statSync } from 'node:fs'
+import {
+	accessSync,
+	closeSync,
+	constants,
+	existsSync,
+	fsync,
+	mkdirSync,
+	openSync,
+	statSync,
+} from 'node:fs'
 import { copyFile } from 'node:fs/promises'
-import { dirname } from 'node:path'
+import { basename, dirname } from 'node:path'
 import {
 	CortexError,
 	IdempotencyConflictError,
@@ -41,6 +50,27 @@ interface Row extends StreamState {
 /** The first seq of a chunk: its ids and seqs both run without gaps. */
 const firstSeq = (c: ChunkRow) => c.last_seq - (c.last_id - c.first_id)
 
+/**
+ * SQLite needs to write the database file and to create its -wal file beside it; told it may
+ * not, it says only "disk I/O error" or "unable to open database file". Say which instead.
+ */
+function writableOrSay(path: string) {
+	const dir = dirname(path)
+	try {
+		accessSync(dir, constants.W_OK)
+	} catch {
+		throw new Error(
+			`the database directory ${dir} is not writable: the server needs to create and write its files there (${basename(path)}, ${basename(path)}-wal)`,
+		)
+	}
+	if (existsSync(path))
+		try {
+			accessSync(path, constants.W_OK | constants.R_OK)
+		} catch {
+			throw new Error(`the database file ${path} is not writable by this user`)
+		}
+}
+
 /** WAL pages between checkpoints. */
 const AUTOCHECKPOINT_PAGES = 4096
 
@@ -63,7 +93,10 @@ export function openSqliteStore(
 	path: string,
 	options: { maxBytes?: number; index?: ChunkIndexOptions } = {},
 ): Store {
-	if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true })
+	if (path !== ':memory:') {
+		mkdirSync(dirname(path), { recursive: true })
+		writableOrSay(path)
+	}
 	const db = new Database(path, { create: true, strict: true })
 	try {
 		// One process owns the file: its in-memory ids would collide with a second writer's.

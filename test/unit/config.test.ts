@@ -17,6 +17,7 @@ describe('loadConfig', () => {
 			maxStreams: 20_000,
 			maxStreamsPerToken: 10_000,
 			maxConnectsPerSecond: 1000,
+			logLevel: 'info',
 		})
 	})
 
