@@ -11,6 +11,17 @@ export const MAX_DATA_BYTES = 64 * 1024
 /** How deep `data` may nest objects and arrays, `data` itself being 1. */
 export const MAX_DATA_DEPTH = 64
 
+/**
+ * Types a publisher may not send: the server sends `gap` itself, a browser EventSource takes an
+ * event named `error` for a connection failure, and `cancel_requested` is what the server
+ * appends when someone asks a run to stop.
+ */
+export const RESERVED_TYPES: ReadonlyMap<string, string> = new Map([
+	['gap', 'the server sends "gap" itself, when events were pruned'],
+	['error', 'a browser EventSource takes an event named "error" for a connection failure; use "failed"'],
+	['cancel_requested', 'the server appends "cancel_requested" when a run is asked to stop'],
+])
+
 /** `complete`, `failed` and `cancelled` end an agent execution or a workflow run. */
 export const TERMINAL_TYPES: ReadonlySet<string> = new Set(['complete', 'failed', 'cancelled'])
 export const isTerminal = (type: string) => TERMINAL_TYPES.has(type)
@@ -67,7 +78,7 @@ export const StepProgress = Type.Object({
 })
 export const StepComplete = Type.Object({
 	stepId: Type.String(),
-	result: Type.Optional(Type.String()),
+	result: Type.Optional(Type.Unknown()),
 	duration: Type.Optional(Millis),
 })
 export const StepFailed = Type.Object({ stepId: Type.String(), message: Type.String() })

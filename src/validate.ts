@@ -8,6 +8,7 @@ import {
 	MAX_DATA_BYTES,
 	MAX_DATA_DEPTH,
 	type NewEvent,
+	RESERVED_TYPES,
 	STANDARD_EVENTS,
 	type StreamKind,
 } from './events.ts'
@@ -77,6 +78,8 @@ function parseOne(item: unknown, at: string, kind: StreamKind): NewEvent {
 	const type = item.event
 	if (typeof type !== 'string' || !EVENT_TYPE_PATTERN.test(type))
 		throw new InvalidEventError('"event" must match ^[a-z][a-z0-9_]{0,63}$', `${at}/event`)
+	const reserved = RESERVED_TYPES.get(type)
+	if (reserved) throw new InvalidEventError(`"${type}" is reserved: ${reserved}`, `${at}/event`)
 	if (kind === 'agents' && isStepType(type))
 		throw new InvalidEventError(
 			`"${type}" belongs to workflow runs, not agent streams`,
@@ -136,6 +139,34 @@ export function parseEvents(body: unknown, kind: StreamKind): NewEvent[] {
 			`a batch holds at most ${MAX_BATCH} events, this one ${body.length}`,
 		)
 	return body.map((item, i) => parseOne(item, `/${i}`, kind))
+}
+
+/**
+ * JSON text of `value` with every object's keys in sorted order: two bodies that hold the same
+ * events, whatever their encoder's key order, whitespace or number spelling, give the same text.
+ * Only for values `parseEvents` accepted, so nesting is bounded.
+ */
+export function canonicalJson(value: unknown): string {
+	if (typeof value !== 'object' || value === null) return JSON.stringify(value)
+	if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`
+	const record = value as Record<string, unknown>
+	let out = ''
+	for (const key of Object.keys(record).sort())
+		out += `${out === '' ? '' : ','}${JSON.stringify(key)}:${canonicalJson(record[key])}`
+	return `{${out}}`
+}
+
+/**
+ * Identifies a publish body for Idempotency-Key: the same events (types and data, in order) give
+ * the same fingerprint, however they were encoded, and one event equals an array of that one.
+ */
+export function fingerprint(body: unknown): string {
+	const hasher = new Bun.CryptoHasher('sha256')
+	for (const item of Array.isArray(body) ? body : [body]) {
+		const { event, data } = item as { event: string; data?: unknown }
+		hasher.update(event).update('\n').update(canonicalJson(data ?? {})).update('\n')
+	}
+	return hasher.digest('hex')
 }
 
 /** `Idempotency-Key`: 1 to 128 printable ASCII characters. */

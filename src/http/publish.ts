@@ -1,6 +1,6 @@
 import { type Context, Elysia } from 'elysia'
 import type { StreamKind } from '../events.ts'
-import { parseEvents, parseIdempotencyKey } from '../validate.ts'
+import { fingerprint, parseEvents, parseIdempotencyKey } from '../validate.ts'
 import { readJson } from './body.ts'
 import { type AppDeps, streamOf } from './deps.ts'
 import { JSON_TYPE } from './respond.ts'
@@ -12,8 +12,9 @@ export function publishRoutes({ config, store, guard, metrics }: AppDeps) {
 		const stream = streamOf(kind, name)
 		guard.authorize(grant, 'publish', stream)
 		const key = parseIdempotencyKey(request.headers.get('idempotency-key'))
-		const events = parseEvents(await readJson(request, config.maxBody), kind)
-		const idempotency = key === undefined ? undefined : { key, fingerprint: fingerprint(events) }
+		const body = await readJson(request, config.maxBody)
+		const events = parseEvents(body, kind)
+		const idempotency = key === undefined ? undefined : { key, fingerprint: fingerprint(body) }
 		const { ids, replayed } = await store.append(stream, events, idempotency)
 		metrics.publishRequests++
 		if (replayed) metrics.idempotentReplays++
@@ -41,11 +42,4 @@ export function publishRoutes({ config, store, guard, metrics }: AppDeps) {
 				parse: 'none',
 			},
 		)
-}
-
-/** Two bodies are "the same" for Idempotency-Key when they hold the same events. */
-function fingerprint(events: { event: string; data: string }[]): string {
-	const hasher = new Bun.CryptoHasher('sha256')
-	for (const e of events) hasher.update(e.event).update('\n').update(e.data).update('\n')
-	return hasher.digest('hex')
 }

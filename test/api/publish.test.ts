@@ -134,6 +134,19 @@ describe('publishing', () => {
 			'/event',
 			'invalid_event',
 		],
+		['the reserved type gap', { event: 'gap' }, '/event', 'invalid_event'],
+		[
+			'the reserved type error',
+			{ event: 'error', data: { message: 'x' } },
+			'/event',
+			'invalid_event',
+		],
+		[
+			'cancel_requested from a publisher, in a batch',
+			[{ event: 'progress' }, { event: 'cancel_requested', data: { reason: 'x' } }],
+			'/1/event',
+			'invalid_event',
+		],
 		[
 			'data over 64 KiB',
 			{ event: 'progress', data: { message: 'é'.repeat(33_000) } },
@@ -160,9 +173,9 @@ describe('publishing', () => {
 			'/data/progress',
 		],
 		[
-			'step_complete with a numeric result',
-			{ event: 'step_complete', data: { stepId: 's', result: 3 } },
-			'/data/result',
+			'step_complete with a numeric stepId',
+			{ event: 'step_complete', data: { stepId: 3, result: 'x' } },
+			'/data/stepId',
 		],
 		[
 			'step_failed without message',
@@ -248,7 +261,51 @@ describe('publishing', () => {
 	})
 })
 
+describe('a step result', () => {
+	it('is any JSON, as a complete result is', async () => {
+		const results = [{ issues: 3 }, [1, 'two'], 42, true, null, 'text']
+		const res = await publish(
+			server,
+			'workflows/wf-results',
+			results.map((result, i) => ({ event: 'step_complete', data: { stepId: `s${i}`, result } })),
+		)
+		expect(res.status).toBe(201)
+		const page = await (
+			await fetch(`${server.url}/api/workflows/wf-results/events`, { headers: auth() })
+		).json()
+		expect(page.events.map((e: { data: { result: unknown } }) => e.data.result)).toEqual(results)
+	})
+})
+
 describe('Idempotency-Key', () => {
+	it('knows a retry whose encoder wrote the same events otherwise: key order, spacing, numbers, one event or an array of it', async () => {
+		const key = { 'idempotency-key': 'encoded-otherwise' }
+		const first = await publish(
+			server,
+			'agents/idem-enc',
+			'{"event":"progress","data":{"message":"m","progress":0.5,"meta":{"a":1,"b":[{"x":1,"y":2}]}}}',
+			key,
+		)
+		expect(first.status).toBe(201)
+		for (const retry of [
+			'{"data":{"meta":{"b":[{"y":2,"x":1}],"a":1},"progress":0.5,"message":"m"},"event":"progress"}',
+			'[ { "event" : "progress" , "data" : { "progress" : 5e-1, "meta" : { "a" : 1.0, "b" : [ { "x" : 1, "y" : 2 } ] }, "message" : "m" } } ]',
+		]) {
+			const again = await publish(server, 'agents/idem-enc', retry, key)
+			expect(again).toMatchObject({ status: 201, body: first.body })
+			expect(again.headers.get('idempotent-replayed')).toBe('true')
+		}
+		// Another order of the events themselves is another body.
+		const other = await publish(
+			server,
+			'agents/idem-enc',
+			'{"event":"progress","data":{"message":"m","progress":0.5,"meta":{"a":1,"b":[{"x":2,"y":1}]}}}',
+			key,
+		)
+		expect(other.status).toBe(422)
+		expect(await lastId('agents/idem-enc')).toBe(1)
+	})
+
 	it('appends a retried request once and answers it with the first response', async () => {
 		const body = [
 			{ event: 'progress', data: { progress: 0.5 } },
