@@ -51,6 +51,7 @@ export function createRetention(
 			const dropped = await store.prune(stream, upToId, snapshot)
 			if (dropped === 0) continue
 			hub.forget(stream)
+			snapshots.forget(stream)
 			result.prunedEvents += dropped
 			result.prunedStreams++
 		}

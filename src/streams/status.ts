@@ -166,15 +166,30 @@ export interface Snapshots {
 	one(kind: 'agents', state: StreamState): Promise<AgentState>
 	one(kind: 'workflows', state: StreamState): Promise<WorkflowState>
 	one(kind: StreamKind, state: StreamState): Promise<AgentState | WorkflowState>
+	/** Retention pruned the stream: its fold goes (the snapshot it kept answers from now on). */
+	forget(stream: string): void
+	/** Folds kept now. */
+	readonly size: number
 }
+
+/** Folds kept at most: the streams a dashboard's pages and its open runs ask for, not every one. */
+export const MAX_FOLDS = 2048
 
 /**
  * Snapshots folded from the log: an agent's current execution, a workflow's whole run. Folds are
- * kept per stream and carried forward, so a snapshot reads only the events since the last one.
- * Each is folded exactly up to `state.lastId`, so it agrees with the cursor read beside that state.
+ * kept for the streams asked for most recently (at most MAX_FOLDS) and carried forward, so a
+ * snapshot reads only the events since the last one. Each is folded exactly up to
+ * `state.lastId`, so it agrees with the cursor read beside that state.
  */
 export function createSnapshots(store: Store): Snapshots {
+	// A Map iterates in insertion order: deleting and setting again moves a fold to the end, so
+	// the first key is the one asked for least recently.
 	const folds = new Map<string, Fold>()
+	const keep = (stream: string, fold: Fold) => {
+		folds.delete(stream)
+		folds.set(stream, fold)
+		if (folds.size > MAX_FOLDS) folds.delete(folds.keys().next().value as string)
+	}
 
 	async function foldUpTo(state: StreamState, start: number): Promise<Fold> {
 		let fold = folds.get(state.name)
@@ -188,7 +203,7 @@ export function createSnapshots(store: Store): Snapshots {
 			if (events[events.length - 1].id >= state.lastId) break
 		}
 		const current = folds.get(state.name)
-		if (!current || current.lastId <= next.lastId) folds.set(state.name, next)
+		if (!current || current.lastId <= next.lastId) keep(state.name, next)
 		return next
 	}
 
@@ -199,6 +214,12 @@ export function createSnapshots(store: Store): Snapshots {
 			if (state.snapshot && start < state.firstId) return JSON.parse(state.snapshot)
 			if (kind === 'agents') return agentState(state, await foldUpTo(state, state.executionStart))
 			return workflowState(state, await foldUpTo(state, start))
+		},
+		forget(stream: string) {
+			folds.delete(stream)
+		},
+		get size() {
+			return folds.size
 		},
 	} as Snapshots
 }
