@@ -18,7 +18,10 @@ export const MAX_DATA_DEPTH = 64
  */
 export const RESERVED_TYPES: ReadonlyMap<string, string> = new Map([
 	['gap', 'the server sends "gap" itself, when events were pruned'],
-	['error', 'a browser EventSource takes an event named "error" for a connection failure; use "failed"'],
+	[
+		'error',
+		'a browser EventSource takes an event named "error" for a connection failure; use "failed"',
+	],
 	['cancel_requested', 'the server appends "cancel_requested" when a run is asked to stop'],
 ])
 

@@ -164,7 +164,11 @@ export function fingerprint(body: unknown): string {
 	const hasher = new Bun.CryptoHasher('sha256')
 	for (const item of Array.isArray(body) ? body : [body]) {
 		const { event, data } = item as { event: string; data?: unknown }
-		hasher.update(event).update('\n').update(canonicalJson(data ?? {})).update('\n')
+		hasher
+			.update(event)
+			.update('\n')
+			.update(canonicalJson(data ?? {}))
+			.update('\n')
 	}
 	return hasher.digest('hex')
 }

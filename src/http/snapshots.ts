@@ -2,25 +2,101 @@ import { Elysia } from 'elysia'
 import { hasScope, mayAccess } from '../auth/tokens.ts'
 import { BadRequestError, ForbiddenError, NotFoundError } from '../errors.ts'
 import type { StreamKind } from '../events.ts'
+import type { RunStatus } from '../store/store.ts'
+import type { AgentState, WorkflowState } from '../streams/status.ts'
 import { parseEventId } from '../validate.ts'
 import { type AppDeps, streamOf } from './deps.ts'
 import { json } from './respond.ts'
 
 const DEFAULT_PAGE = 100
 const MAX_PAGE = 1000
+/** A list page's body stays within this; a stream whose row would take it past goes on the next. */
+export const MAX_LIST_BYTES = 4 << 20
+/** An agent's result longer than this, as JSON, is left out of lists (`resultOmitted`). */
+export const LIST_RESULT_BYTES = 4096
+
+const RUN_STATUSES: readonly string[] = ['running', 'complete', 'failed', 'cancelled']
+const NAME_PREFIX = /^[A-Za-z0-9._:-]{1,128}$/
+
+/** `limit`: a whole number from 1 to 1000, 100 when absent. */
+function pageLimit(value: string | undefined): number {
+	if (value === undefined) return DEFAULT_PAGE
+	if (!/^[0-9]{1,4}$/.test(value) || Number(value) < 1 || Number(value) > MAX_PAGE)
+		throw new BadRequestError(`limit must be a whole number from 1 to ${MAX_PAGE}`, 'limit')
+	return Number(value)
+}
+
+/**
+ * A list row: a result too long for a list is left out (the stream's own snapshot has it); a
+ * row that alone would pass the page's bound (a run of thousands of steps) leaves out its steps.
+ */
+function listRow(item: AgentState | WorkflowState): string {
+	if ('execution' in item && item.execution.result !== null) {
+		const result = JSON.stringify(item.execution.result)
+		if (result.length > LIST_RESULT_BYTES)
+			return JSON.stringify({
+				...item,
+				execution: { ...item.execution, result: null },
+				resultOmitted: true,
+			})
+	}
+	const text = JSON.stringify(item)
+	if ('steps' in item && Buffer.byteLength(text) > MAX_LIST_BYTES / 2)
+		return JSON.stringify({ ...item, steps: [], stepsOmitted: true })
+	return text
+}
 
 /** First paint: snapshots folded from the log, and pages of past events. */
 export function snapshotRoutes({ store, guard, snapshots }: AppDeps) {
 	const authenticate = (request: Request) =>
 		guard.authenticate({ authorization: request.headers.get('authorization') })
 
-	async function list(kind: StreamKind, request: Request) {
+	/**
+	 * `GET /api/agents` and `/api/workflows`: a page of the streams the token may read, most
+	 * recently appended to first, filtered by status and name prefix, its body bounded.
+	 */
+	async function list(
+		kind: StreamKind,
+		request: Request,
+		query: Record<string, string | undefined>,
+	) {
 		const grant = authenticate(request)
 		if (!hasScope(grant, 'read')) throw new ForbiddenError('the token has no "read" scope')
-		const { states, cursor } = await store.states(kind)
-		const readable = states.filter((s) => mayAccess(grant, 'read', s.name))
-		const items = await Promise.all(readable.map((s) => snapshots.one(kind, s)))
-		return json(200, { [kind]: items, cursor })
+		const limit = pageLimit(query.limit)
+		const { status, prefix, page } = query
+		if (status !== undefined && !RUN_STATUSES.includes(status))
+			throw new BadRequestError(`status must be one of ${RUN_STATUSES.join(', ')}`, 'status')
+		if (prefix !== undefined && prefix !== '' && !NAME_PREFIX.test(prefix))
+			throw new BadRequestError(
+				'prefix must be 1-128 characters of A-Z a-z 0-9 . _ : - (the start of a name)',
+				'prefix',
+			)
+		if (page !== undefined && page.length > 64)
+			throw new BadRequestError('page must be the "next" of the page before', 'page')
+		const found = await store.list(kind, {
+			limit,
+			page: page || undefined,
+			status: status as RunStatus | undefined,
+			prefix: prefix || undefined,
+			where: (stream) => mayAccess(grant, 'read', stream),
+		})
+		const rows: string[] = []
+		let bytes = 64
+		let next = found.more ? found.resume[found.resume.length - 1] : null
+		for (const [i, state] of found.states.entries()) {
+			const row = listRow(await snapshots.one(kind, state))
+			const size = Buffer.byteLength(row) + 1
+			if (rows.length > 0 && bytes + size > MAX_LIST_BYTES) {
+				next = found.resume[i - 1]
+				break
+			}
+			rows.push(row)
+			bytes += size
+		}
+		return json(
+			200,
+			`{"${kind}":[${rows.join(',')}],"cursor":${found.cursor},"next":${next === null ? 'null' : JSON.stringify(next)}}`,
+		)
 	}
 
 	/** The state of a stream the token may read; 404 otherwise, so existence does not leak. */
@@ -45,9 +121,7 @@ export function snapshotRoutes({ store, guard, snapshots }: AppDeps) {
 	) {
 		const state = await readable(kind, name, request)
 		const after = parseEventId('after', query.after) ?? 0
-		const limit = query.limit === undefined ? DEFAULT_PAGE : Number(query.limit)
-		if (!/^[0-9]{1,4}$/.test(query.limit ?? '1') || limit < 1 || limit > MAX_PAGE)
-			throw new BadRequestError(`limit must be a whole number from 1 to ${MAX_PAGE}`)
+		const limit = pageLimit(query.limit)
 		const page = await store.read(state.name, after, limit)
 		const last = page.length > 0 ? page[page.length - 1].id : after
 		const next = page.length === limit && last < state.lastId ? last : null
@@ -60,8 +134,8 @@ export function snapshotRoutes({ store, guard, snapshots }: AppDeps) {
 	}
 
 	return new Elysia({ name: 'snapshots' })
-		.get('/api/agents', ({ request }) => list('agents', request))
-		.get('/api/workflows', ({ request }) => list('workflows', request))
+		.get('/api/agents', ({ request, query }) => list('agents', request, query))
+		.get('/api/workflows', ({ request, query }) => list('workflows', request, query))
 		.get('/api/agents/:name', ({ params, request }) => one('agents', params.name, request))
 		.get('/api/workflows/:id', ({ params, request }) => one('workflows', params.id, request))
 		.get('/api/agents/:name/events', ({ params, request, query }) =>

@@ -60,7 +60,7 @@ export function withFaultStatuses(store: Store): Store {
 		readAll: (...a) => store.readAll(...a).catch(rethrow),
 		cursor: () => store.cursor().catch(rethrow),
 		state: (...a) => store.state(...a).catch(rethrow),
-		states: (...a) => store.states(...a).catch(rethrow),
+		list: (...a) => store.list(...a).catch(rethrow),
 		subscribe: (listener) => store.subscribe(listener),
 		prunable: (...a) => store.prunable(...a).catch(rethrow),
 		prune: (...a) => store.prune(...a).catch(rethrow),

@@ -44,6 +44,10 @@ export const PG_MIGRATIONS: string[] = [
 	INSERT INTO cortex_meta (key, value) VALUES ('last_seq', 0);
 	CREATE TABLE cortex_secrets (name text PRIMARY KEY, value bytea NOT NULL);
 	`,
+	// The paged lists: most recently appended to first.
+	`
+	CREATE INDEX cortex_streams_by_update ON cortex_streams (updated_at DESC, key DESC);
+	`,
 ]
 
 /** Any number, so that two instances starting at once run the migrations one after the other. */

@@ -1,13 +1,14 @@
 import { randomBytes } from 'node:crypto'
 import { SQL } from 'bun'
 import {
+	BadRequestError,
 	CortexError,
 	IdempotencyConflictError,
 	InsufficientStorageError,
 	NotSupportedError,
 	StoreUnavailableError,
 } from '../errors.ts'
-import { encodeEvent, type NewEvent, type StoredEvent, type StreamKind } from '../events.ts'
+import { encodeEvent, type NewEvent, type StoredEvent } from '../events.ts'
 import { advance, bytesOf, type Pending, type RunState, stamp } from './advance.ts'
 import { createHealth, HEALTHY, storageFull, unavailable } from './health.ts'
 import { migratePostgres } from './postgres-schema.ts'
@@ -21,6 +22,17 @@ import {
 	type Store,
 	type StreamState,
 } from './store.ts'
+
+/** Rows per query of a list page, which keeps only the streams the token may read. */
+const PAGE_BATCH = 256
+
+/** Where a list page starts, as `next` says: the last stream's update time and key. */
+function parsePage(page: string | undefined): [number, number] | undefined {
+	if (page === undefined) return undefined
+	const match = /^([0-9]{1,15})\.([0-9]{1,15})$/.exec(page)
+	if (!match) throw new BadRequestError('page must be the "next" of the page before', 'page')
+	return [Number(match[1]), Number(match[2])]
+}
 
 /** Every instance listens here; a payload is `{"seq": <global cursor after the commit>}`. */
 export const CHANNEL = 'cortex_stream'
@@ -513,15 +525,37 @@ export async function openPostgresStore(
 			return row && toState(row)
 		},
 
-		async states(kind: StreamKind) {
-			// One statement reads one snapshot: the cursor matches the states.
-			const rows = await sql`SELECT m.value AS cursor, s.* FROM cortex_meta m
-				LEFT JOIN cortex_streams s ON s.name LIKE ${`${kind}/%`} AND s.last_id > 0
-				WHERE m.key = 'last_seq' ORDER BY s.name`
-			const states = (rows as Array<StreamRow & { cursor: string }>)
-				.filter((r) => r.name !== null)
-				.map(toState)
-			return { states, cursor: Number(rows[0]?.cursor ?? 0) }
+		async list(kind, { limit, page, status, prefix = '', where }) {
+			let from = parsePage(page)
+			const start = `${kind}/${prefix}`
+			const found: StreamRow[] = []
+			let cursor: number | undefined
+			// In batches, until the page is full of streams `where` takes. The cursor is read by the
+			// first statement: every row read after it is at least as new.
+			for (;;) {
+				const rows = (await sql`SELECT m.value AS cursor, s.* FROM cortex_meta m
+					LEFT JOIN LATERAL (SELECT * FROM cortex_streams s
+						WHERE starts_with(s.name, ${start}) AND s.last_id > 0
+						AND (${status ?? null}::text IS NULL OR s.status = ${status ?? null}::text)
+						AND (${from?.[0] ?? null}::bigint IS NULL
+							OR (s.updated_at, s.key) < (${from?.[0] ?? null}::bigint, ${from?.[1] ?? null}::bigint))
+						ORDER BY s.updated_at DESC, s.key DESC LIMIT ${PAGE_BATCH}) s ON true
+					WHERE m.key = 'last_seq'`) as Array<StreamRow & { cursor: string }>
+				cursor ??= Number(rows[0]?.cursor ?? 0)
+				const batch = rows.filter((r) => r.name !== null)
+				for (const r of batch) if (found.length <= limit && where(r.name)) found.push(r)
+				if (found.length > limit || batch.length < PAGE_BATCH) break
+				const last = batch[batch.length - 1]
+				from = [Number(last.updated_at), Number(last.key)]
+			}
+			const more = found.length > limit
+			if (more) found.pop()
+			return {
+				states: found.map(toState),
+				resume: found.map((r) => `${r.updated_at}.${r.key}`),
+				more,
+				cursor,
+			}
 		},
 
 		subscribe(listener) {

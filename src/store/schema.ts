@@ -98,6 +98,15 @@ export const MIGRATIONS: string[] = [
 	DROP TABLE events;
 	INSERT INTO meta (key, value) SELECT 'indexed_seq', value FROM meta WHERE key = 'last_seq';
 	`,
+	// The global cursor of each stream's last event, the order of the paged lists (most recently
+	// appended to first); written with the rest of the row. A stream whose chunks are all pruned
+	// keeps it, so a pruned run stays in its place in the lists.
+	`
+	ALTER TABLE streams ADD COLUMN last_seq INTEGER NOT NULL DEFAULT 0;
+	UPDATE streams SET last_seq = coalesce(
+		(SELECT max(last_seq) FROM chunk_index WHERE chunk_index.stream = streams.key), 0);
+	CREATE INDEX streams_by_last_seq ON streams (last_seq);
+	`,
 ]
 
 export class NotOurDatabaseError extends Error {}

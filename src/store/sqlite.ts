@@ -12,6 +12,7 @@ import {
 import { copyFile } from 'node:fs/promises'
 import { basename, dirname } from 'node:path'
 import {
+	BadRequestError,
 	CortexError,
 	IdempotencyConflictError,
 	InsufficientStorageError,
@@ -28,6 +29,7 @@ import {
 } from './chunk-index.ts'
 import { asBuffer, eachEvent, nextFrame, skipFrames, toChunks } from './chunks.ts'
 import { createHealth, HEALTHY, storageFull, unavailable } from './health.ts'
+import { createRecency } from './recency.ts'
 import { checkOwnership, migrate } from './schema.ts'
 import {
 	type AdvanceListener,
@@ -40,11 +42,52 @@ import {
 	type StreamState,
 } from './store.ts'
 
+/** Rows per query of the streams retention emptied, when a list page merges them in. */
+const PAGE_BATCH = 256
+
 /** Events deleted per transaction when pruning. */
 const PRUNE_BATCH = 1000
 
+/** A stream as the engine keeps it: its state, its key, and the global cursor of its last event. */
 interface Row extends StreamState {
 	key: number
+	lastSeq: number
+}
+
+/** A row of the streams table. */
+interface StreamRow {
+	key: number
+	name: string
+	last_id: number
+	status: RunStatus
+	execution_start: number
+	first_id: number
+	created_at: number
+	updated_at: number
+	snapshot: string | null
+	last_seq: number
+}
+
+const toRow = (r: StreamRow): Row => ({
+	key: r.key,
+	name: r.name,
+	lastId: r.last_id,
+	status: r.status,
+	executionStart: r.execution_start,
+	firstId: r.first_id,
+	createdAt: r.created_at,
+	updatedAt: r.updated_at,
+	lastSeq: r.last_seq,
+})
+
+const bySeq = (a: Row, b: Row) => a.lastSeq - b.lastSeq
+
+/** Where a list page starts, as `next` says: the last seq of the page before's last stream. */
+function parsePage(page: string | undefined): number {
+	if (page === undefined) return Number.POSITIVE_INFINITY
+	if (!/^[0-9]{1,15}$/.test(page))
+		throw new BadRequestError('page must be the "next" of the page before', 'page')
+	return Number(page)
 }
 
 /** The first seq of a chunk: its ids and seqs both run without gaps. */
@@ -127,33 +170,40 @@ export function openSqliteStore(
 	}
 
 	const q = {
-		streams: db.query<
-			{
-				key: number
-				name: string
-				last_id: number
-				status: RunStatus
-				execution_start: number
-				first_id: number
-				created_at: number
-				updated_at: number
-				snapshot: string | null
-			},
-			[]
-		>('SELECT * FROM streams'),
+		// Streams with events kept: the ones held in memory. (A row inserted by a commit whose
+		// other writes are not in the table yet says last_id 0; the chunks bring it up to date.)
+		liveStreams: db.query<StreamRow, []>('SELECT * FROM streams WHERE first_id <= last_id'),
+		streamByName: db.query<StreamRow, [string]>('SELECT * FROM streams WHERE name = ?'),
+		streamByKey: db.query<StreamRow, [number]>('SELECT * FROM streams WHERE key = ?'),
+		snapshotOf: db.query<{ snapshot: string | null }, [number]>(
+			'SELECT snapshot FROM streams WHERE key = ?',
+		),
+		// Streams retention emptied, which are not kept in memory, newest first: the lists' other source.
+		prunedPage: db.query<StreamRow, [string, string, number, number]>(
+			`SELECT * FROM streams WHERE name > ? AND name < ? AND first_id > last_id AND last_id > 0
+			 AND last_seq < ? ORDER BY last_seq DESC LIMIT ?`,
+		),
 		insertStream: db.query<{ key: number }, [string, number, string, number, number, number]>(
 			`INSERT INTO streams (name, last_id, status, execution_start, created_at, updated_at)
 			 VALUES (?, ?, ?, ?, ?, ?) RETURNING key`,
 		),
-		updateStream: db.query<never, [number, string, number, number, number]>(
-			'UPDATE streams SET last_id = ?, status = ?, execution_start = ?, updated_at = ? WHERE key = ?',
+		updateStream: db.query<never, [number, string, number, number, number, number]>(
+			`UPDATE streams SET last_id = ?, status = ?, execution_start = ?, updated_at = ?, last_seq = ?
+			 WHERE key = ?`,
 		),
 		// Oldest first, with what `advance` needs: the stream rows' catch-up on open.
 		chunksAfter: db.query<
-			{ stream: number; first_id: number; last_id: number; created_at: number; frames: Uint8Array },
+			{
+				stream: number
+				first_id: number
+				last_id: number
+				last_seq: number
+				created_at: number
+				frames: Uint8Array
+			},
 			[number]
 		>(
-			'SELECT stream, first_id, last_id, created_at, frames FROM chunks WHERE last_seq > ? ORDER BY last_seq',
+			'SELECT stream, first_id, last_id, last_seq, created_at, frames FROM chunks WHERE last_seq > ? ORDER BY last_seq',
 		),
 		maxSeq: db.query<{ seq: number | null }, []>('SELECT max(last_seq) AS seq FROM chunks'),
 		insertChunk: db.query<
@@ -212,9 +262,9 @@ export function openSqliteStore(
 		trimChunk: db.query<never, [number, number | null, Uint8Array, number]>(
 			'UPDATE chunks SET first_id = ?, last_end = ?, frames = ? WHERE last_seq = ?',
 		),
-		pruned: db.query<never, [number, string, number, string, number, number, number]>(
+		pruned: db.query<never, [number, string, number, string, number, number, number, number]>(
 			`UPDATE streams SET first_id = ?, snapshot = ?, last_id = ?, status = ?, execution_start = ?,
-			 updated_at = ? WHERE key = ?`,
+			 updated_at = ?, last_seq = ? WHERE key = ?`,
 		),
 		// A chunk's events are consecutive: the first kept after a seq is in the first chunk that
 		// ends past it, at that seq + 1 if the chunk holds it, else at the chunk's first event.
@@ -236,36 +286,45 @@ export function openSqliteStore(
 		setLastSeq: db.query<never, [number]>("UPDATE meta SET value = ? WHERE key = 'last_seq'"),
 	}
 
-	// The process is the only writer, so the stream rows live in memory. The table is written
-	// with the chunk index, not with each commit (see `flush`): on open, the chunks the index does
-	// not hold yet bring its rows up to date. `rows` is the state as committed; `visible` as made
-	// durable, which readers see.
+	// The process is the only writer, so the rows of the streams with events kept live in memory
+	// (a stream retention emptied is read from the table when asked for, and comes back in when
+	// appended to). The table is written with the chunk index, not with each commit (see
+	// `flush`): on open, the chunks the index does not hold yet bring its rows up to date. `rows`
+	// is the state as committed; `visible` as made durable, which readers see.
 	const rows = new Map<string, Row>()
 	const visible = new Map<string, Row>()
-	for (const r of q.streams.all())
-		rows.set(r.name, {
-			key: r.key,
-			name: r.name,
-			lastId: r.last_id,
-			status: r.status,
-			executionStart: r.execution_start,
-			firstId: r.first_id,
-			createdAt: r.created_at,
-			updatedAt: r.updated_at,
-			...(r.snapshot !== null && { snapshot: r.snapshot }),
-		})
+	for (const r of q.liveStreams.iterate()) rows.set(r.name, toRow(r))
 	const index = openChunkIndex(db, options.index)
-	const names = new Map([...rows.values()].map((r) => [r.key, r.name]))
+	const byKey = new Map([...rows.values()].map((r) => [r.key, r]))
 	for (const c of q.chunksAfter.iterate(index.indexedSeq())) {
-		const row = rows.get(names.get(c.stream) as string) as Row
+		let row = byKey.get(c.stream)
+		if (!row) {
+			row = toRow(q.streamByKey.get(c.stream) as StreamRow)
+			byKey.set(row.key, row)
+			rows.set(row.name, row)
+		}
 		// Retention writes a stream's row as it is, so the row may hold some of these already.
 		if (c.last_id <= row.lastId) continue
+		const r = row
 		eachEvent(c.frames, c.first_id, Math.max(c.first_id, row.lastId + 1), c.last_id, (id, event) =>
-			follow(row, id, event),
+			follow(r, id, event),
 		)
 		row.updatedAt = c.created_at
+		row.lastSeq = c.last_seq
 	}
+	byKey.clear()
 	for (const [name, row] of rows) visible.set(name, row)
+	const recency = createRecency((name) => visible.get(name)?.lastSeq)
+	for (const row of [...visible.values()].sort((a, b) => a.lastSeq - b.lastSeq))
+		recency.push(row.name, row.lastSeq, visible.size)
+
+	/** A stream's row: from memory while it has events kept, else from the table. */
+	const rowOf = (stream: string): Row | undefined => {
+		const row = rows.get(stream)
+		if (row) return row
+		const stored = q.streamByName.get(stream)
+		return stored && stored.last_id > 0 ? toRow(stored) : undefined
+	}
 	// meta.last_seq too is written with the index; it outlives the chunks retention deletes.
 	let lastSeq = Math.max(q.lastSeq.get()?.value ?? 0, q.maxSeq.get()?.seq ?? 0)
 	let visibleSeq = lastSeq
@@ -278,7 +337,7 @@ export function openSqliteStore(
 	 */
 	function writeRows(working: Map<string, Row>, seq: number) {
 		const write = (r: Row) =>
-			q.updateStream.run(r.lastId, r.status, r.executionStart, r.updatedAt, r.key)
+			q.updateStream.run(r.lastId, r.status, r.executionStart, r.updatedAt, r.lastSeq, r.key)
 		for (const name of dirty) if (!working.has(name)) write(rows.get(name) as Row)
 		for (const r of working.values()) write(r)
 		q.setLastSeq.run(seq)
@@ -316,12 +375,45 @@ export function openSqliteStore(
 	const expiry = setInterval(() => q.expireKeys.run(Date.now() - IDEMPOTENCY_TTL_MS), 3_600_000)
 	expiry.unref()
 
-	const publicState = ({ key: _, ...state }: Row): StreamState => state
+	const publicState = ({ key: _, lastSeq: __, ...state }: Row): StreamState => state
+
+	/**
+	 * The state of a stream retention emptied, from the table, with the snapshot kept for it;
+	 * undefined for a stream with events kept (or none at all), which memory answers for.
+	 */
+	const prunedState = (r: StreamRow | null): StreamState | undefined =>
+		r && r.first_id > r.last_id && r.last_id > 0
+			? { ...publicState(toRow(r)), ...(r.snapshot !== null && { snapshot: r.snapshot }) }
+			: undefined
+
+	/** Streams retention emptied, newest first, from the table in batches. */
+	function* prunedBefore(kind: StreamKind, before: number): Generator<StreamRow> {
+		for (;;) {
+			const batch = q.prunedPage.all(`${kind}/`, `${kind}0`, before, PAGE_BATCH)
+			yield* batch
+			if (batch.length < PAGE_BATCH) return
+			before = batch[batch.length - 1].last_seq
+		}
+	}
 
 	/** The ids a read of `limit` events after `afterId` covers: from + 1 to `to`, all kept. */
 	const range = (row: Row, afterId: number, limit: number) => {
 		const from = Math.max(afterId, row.firstId - 1)
 		return [from, Math.min(row.lastId, from + limit)] as const
+	}
+
+	/**
+	 * A stream with no events left is not kept in memory: the table row retention wrote holds it
+	 * whole (ids, status, snapshot), and an append reads it back. So memory grows with the streams
+	 * that have events, not with every stream ever made.
+	 */
+	function evictIfEmpty(stream: string) {
+		const row = rows.get(stream)
+		const shown = visible.get(stream)
+		if (!row || row.firstId <= row.lastId || (shown && shown.firstId <= shown.lastId)) return
+		rows.delete(stream)
+		visible.delete(stream)
+		dirty.delete(stream)
 	}
 
 	/**
@@ -337,7 +429,7 @@ export function openSqliteStore(
 	) {
 		const stream = req.stream
 		const next: Row = {
-			...(row ?? { key: 0, name: stream, firstId: 1, createdAt: now, updatedAt: now }),
+			...(row ?? { key: 0, name: stream, firstId: 1, createdAt: now, updatedAt: now, lastSeq: 0 }),
 			...advance(stream, row ?? NEW_RUN, req.events),
 		}
 		if (!row)
@@ -349,6 +441,7 @@ export function openSqliteStore(
 		}
 		seq += stored.length
 		next.updatedAt = now
+		next.lastSeq = seq
 		if (req.idempotency)
 			q.insertKey.run(
 				next.key,
@@ -387,7 +480,7 @@ export function openSqliteStore(
 		try {
 			db.exec('BEGIN IMMEDIATE')
 			for (const req of batch) {
-				const row = working.get(req.stream) ?? rows.get(req.stream)
+				const row = working.get(req.stream) ?? rowOf(req.stream)
 				try {
 					const again = remembered(req, row, now)
 					if (again) {
@@ -435,15 +528,16 @@ export function openSqliteStore(
 		else for (const name of working.keys()) dirty.add(name)
 		// Refusals and replays wait too: what they answered from must be durable as well.
 		afterSync((error) => {
-			for (const [name, row] of working) {
+			// In seq order, which is the recency's.
+			const made = working.size === 1 ? working.values() : [...working.values()].sort(bySeq)
+			for (const row of made) {
 				// Retention may have moved the stream's first id on while this commit was syncing.
-				const current = visible.get(name)
+				const current = visible.get(row.name)
 				visible.set(
-					name,
-					current && current.firstId > row.firstId
-						? { ...row, firstId: current.firstId, snapshot: current.snapshot }
-						: row,
+					row.name,
+					current && current.firstId > row.firstId ? { ...row, firstId: current.firstId } : row,
 				)
+				recency.push(row.name, row.lastSeq, visible.size)
 			}
 			visibleSeq = seq
 			batch.forEach((req, i) => {
@@ -630,15 +724,50 @@ export function openSqliteStore(
 
 		async state(stream) {
 			const row = visible.get(stream)
-			return row && publicState(row)
+			if (!row) return prunedState(q.streamByName.get(stream))
+			// Retention is pruning the events this stream's snapshot folds: it wrote the snapshot.
+			if ((isWorkflowRun(stream) ? 1 : row.executionStart) >= row.firstId) return publicState(row)
+			const snapshot = q.snapshotOf.get(row.key)?.snapshot
+			return { ...publicState(row), ...(snapshot && { snapshot }) }
 		},
 
-		async states(kind: StreamKind) {
-			const prefix = `${kind}/`
-			const states: StreamState[] = []
-			for (const row of visible.values())
-				if (row.name.startsWith(prefix)) states.push(publicState(row))
-			return { states, cursor: visibleSeq }
+		async list(kind, { limit, page, status, prefix = '', where }) {
+			const before = parsePage(page)
+			const start = `${kind}/${prefix}`
+			const wanted = (name: string, state: RunStatus) =>
+				name.startsWith(start) && (status === undefined || state === status) && where(name)
+			// Two sources, each newest first, merged: the streams in memory, and those retention
+			// emptied, in the table. All of it in this turn, so the page matches the cursor.
+			const live = (function* () {
+				for (const [name, seq] of recency.before(before)) {
+					const row = visible.get(name) as Row
+					if (name.startsWith(`${kind}/`) && wanted(name, row.status)) yield { seq, row }
+				}
+			})()
+			const emptied = (function* () {
+				for (const r of prunedBefore(kind, before))
+					if (!visible.has(r.name) && wanted(r.name, r.status)) yield r
+			})()
+			const found: Array<{ state: StreamState; seq: number }> = []
+			let a = live.next()
+			let b = emptied.next()
+			while (found.length <= limit && !(a.done && b.done)) {
+				if (!a.done && (b.done || a.value.seq > b.value.last_seq)) {
+					found.push({ state: publicState(a.value.row), seq: a.value.seq })
+					a = live.next()
+				} else if (!b.done) {
+					found.push({ state: prunedState(b.value) as StreamState, seq: b.value.last_seq })
+					b = emptied.next()
+				}
+			}
+			const more = found.length > limit
+			if (more) found.pop()
+			return {
+				states: found.map((f) => f.state),
+				resume: found.map((f) => String(f.seq)),
+				more,
+				cursor: visibleSeq,
+			}
 		},
 
 		subscribe(listener) {
@@ -670,7 +799,10 @@ export function openSqliteStore(
 			let dropped = 0
 			for (;;) {
 				const row = rows.get(stream)
-				if (!row || row.firstId > upToId) return dropped
+				if (!row || row.firstId > upToId) {
+					evictIfEmpty(stream)
+					return dropped
+				}
 				// Small transactions, a turn of the event loop apart, so publishing never waits long.
 				const to = Math.min(upToId, row.firstId + PRUNE_BATCH - 1)
 				// Chunks the index does not hold yet go by their rows: writing the index first could
@@ -704,6 +836,7 @@ export function openSqliteStore(
 						row.status,
 						row.executionStart,
 						row.updatedAt,
+						row.lastSeq,
 						row.key,
 					)
 					q.setLastSeq.run(lastSeq)
@@ -716,7 +849,7 @@ export function openSqliteStore(
 				dropped += to - row.firstId + 1
 				for (const map of [rows, visible]) {
 					const r = map.get(stream)
-					if (r) map.set(stream, { ...r, firstId: to + 1, snapshot })
+					if (r) map.set(stream, { ...r, firstId: to + 1 })
 				}
 				await new Promise((resolve) => setImmediate(resolve))
 			}

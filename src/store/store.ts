@@ -26,6 +26,29 @@ export interface StreamState {
 	snapshot?: string
 }
 
+/** What a page of a kind's streams holds, most recently appended to first. */
+export interface ListQuery {
+	/** Streams on the page at most. */
+	limit: number
+	/** The `next` of the page before, as the store gave it; absent for the first page. */
+	page?: string
+	status?: RunStatus
+	/** Only streams whose name (without the kind) starts with this. */
+	prefix?: string
+	/** Only streams this says yes to (the token's read grant): pages are full of those. */
+	where(stream: string): boolean
+}
+
+export interface ListPage {
+	states: StreamState[]
+	/** For each of `states`, the opaque `page` that goes on after it. */
+	resume: string[]
+	/** Whether streams come after the last of `states`. */
+	more: boolean
+	/** The global cursor at the moment of the page: every event after it is newer than the page. */
+	cursor: number
+}
+
 export interface Idempotency {
 	key: string
 	/** Identifies the request body: a repeat with another body under the same key is a conflict. */
@@ -81,8 +104,8 @@ export interface Store {
 	/** The global cursor: the `seq` of the last durable event. */
 	cursor(): Promise<number>
 	state(stream: string): Promise<StreamState | undefined>
-	/** Every stream of a kind, and the global cursor at that same moment. */
-	states(kind: StreamKind): Promise<{ states: StreamState[]; cursor: number }>
+	/** A page of a kind's streams, most recently appended to first, and the global cursor. */
+	list(kind: StreamKind, query: ListQuery): Promise<ListPage>
 	/** Listens for commits ("stream advanced"); returns the function that stops listening. */
 	subscribe(listener: AdvanceListener): () => void
 	/**

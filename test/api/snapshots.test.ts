@@ -133,6 +133,126 @@ describe('workflow snapshots', () => {
 		const all = [...(await get('/api/agents')).body.agents, ...body.workflows]
 		const total = all.reduce((n: number, s: { lastEventId: number }) => n + s.lastEventId, 0)
 		expect(body.cursor).toBe(total)
+		expect(body.next).toBeNull()
+	})
+})
+
+describe('lists', () => {
+	/** Every row of a list, page after page, and the pages' sizes. */
+	async function pages(s: TestServer, path: string, token = s.token) {
+		const rows: Array<Record<string, unknown>> = []
+		const sizes: number[] = []
+		let page: string | null = null
+		const kind = path.includes('workflows') ? 'workflows' : 'agents'
+		do {
+			const sep = path.includes('?') ? '&' : '?'
+			const res = await fetch(
+				`${s.url}${path}${page === null ? '' : `${sep}page=${encodeURIComponent(page)}`}`,
+				{ headers: auth(token) },
+			)
+			expect(res.status).toBe(200)
+			const text = await res.text()
+			sizes.push(Buffer.byteLength(text))
+			const body = JSON.parse(text)
+			rows.push(...body[kind])
+			page = body.next
+		} while (page !== null)
+		return { rows, sizes }
+	}
+	const names = (rows: Array<Record<string, unknown>>) => rows.map((r) => r.name ?? r.id)
+
+	it('come in pages, most recently updated first, filtered by status and name prefix', async () => {
+		await using s = await startServer()
+		for (const name of ['a1', 'team-a2', 'team-a3', 'b4', 'team-a5'])
+			await publish(s, `agents/${name}`, { event: 'progress' })
+		await publish(s, 'agents/team-a2', { event: 'complete' })
+		const all = await pages(s, '/api/agents?limit=2')
+		expect(names(all.rows)).toEqual(['team-a2', 'team-a5', 'b4', 'team-a3', 'a1'])
+		expect(all.sizes).toHaveLength(3)
+		expect(names((await pages(s, '/api/agents?status=running')).rows)).toEqual([
+			'team-a5',
+			'b4',
+			'team-a3',
+			'a1',
+		])
+		expect(names((await pages(s, '/api/agents?status=complete')).rows)).toEqual(['team-a2'])
+		expect(names((await pages(s, '/api/agents?prefix=team-&limit=1')).rows)).toEqual([
+			'team-a2',
+			'team-a5',
+			'team-a3',
+		])
+		const first = await (await fetch(`${s.url}/api/agents?limit=1`, { headers: auth() })).json()
+		expect(first).toMatchObject({ cursor: 6, next: expect.any(String) })
+		expect(first.agents).toHaveLength(1)
+	})
+
+	it('answer 400 to bad values, naming the parameter', async () => {
+		for (const [query, field] of [
+			['limit=0', 'limit'],
+			['limit=1001', 'limit'],
+			['limit=ten', 'limit'],
+			['status=done', 'status'],
+			['prefix=a%20b', 'prefix'],
+			['prefix=agents/x', 'prefix'],
+			[`prefix=${'p'.repeat(129)}`, 'prefix'],
+			['page=not-a-page', 'page'],
+			[`page=${'1'.repeat(65)}`, 'page'],
+		]) {
+			const res = await get(`/api/agents?${query}`)
+			expect([query, res.status, res.body.error.field]).toEqual([query, 400, field])
+		}
+	})
+
+	it('hold only what the token may read, each page full of it', async () => {
+		const { writeFileSync } = await import('node:fs')
+		const { tempDir } = await import('../helpers.ts')
+		using dir = tempDir()
+		const file = `${dir.path}/tokens.json`
+		writeFileSync(
+			file,
+			JSON.stringify([{ token: 'team-a', scopes: ['read'], streams: ['agents/team-a*'] }]),
+		)
+		await using s = await startServer({ args: ['--tokens-file', file] })
+		for (let i = 0; i < 12; i++)
+			await publish(s, `agents/${i % 3 === 0 ? 'team-a' : 'other-'}${i}`, {
+				event: 'progress',
+			})
+		const narrow = await (
+			await fetch(`${s.url}/api/agents?limit=2`, { headers: auth('team-a') })
+		).json()
+		expect(names(narrow.agents)).toEqual(['team-a9', 'team-a6'])
+		expect(names((await pages(s, '/api/agents?limit=2', 'team-a')).rows)).toEqual([
+			'team-a9',
+			'team-a6',
+			'team-a3',
+			'team-a0',
+		])
+	})
+
+	it('stay within 4 MiB a page, leaving a large result to the stream’s own snapshot', async () => {
+		await using s = await startServer()
+		const message = 'm'.repeat(60_000)
+		for (let i = 0; i < 100; i++)
+			await publish(s, `agents/big-${i}`, { event: 'progress', data: { message } })
+		const result = { text: 'r'.repeat(10_000) }
+		await publish(s, 'agents/with-result', { event: 'complete', data: { result } })
+		await publish(s, 'agents/small-result', { event: 'complete', data: { result: 'ok' } })
+		const all = await pages(s, '/api/agents?limit=1000')
+		expect(all.rows).toHaveLength(102)
+		expect(new Set(names(all.rows)).size).toBe(102)
+		expect(all.sizes.length).toBeGreaterThan(1)
+		for (const size of all.sizes) expect(size).toBeLessThanOrEqual(4 * 1024 * 1024)
+		const omitted = all.rows.find((r) => r.name === 'with-result') as {
+			resultOmitted?: boolean
+			execution: { result: unknown }
+		}
+		expect(omitted).toMatchObject({ resultOmitted: true, execution: { result: null } })
+		expect(all.rows.find((r) => r.name === 'small-result')).toMatchObject({
+			execution: { result: 'ok' },
+		})
+		expect(all.rows.find((r) => r.name === 'small-result')).not.toHaveProperty('resultOmitted')
+		const one = await (await fetch(`${s.url}/api/agents/with-result`, { headers: auth() })).json()
+		expect(one.execution.result).toEqual(result)
 	})
 })
 

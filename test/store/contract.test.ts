@@ -1,10 +1,10 @@
 import { afterAll, describe, expect, it } from 'bun:test'
 import { join } from 'node:path'
-import { IdempotencyConflictError, StreamEndedError } from '../../src/errors.ts'
-import { encodeEvent, type NewEvent } from '../../src/events.ts'
+import { BadRequestError, IdempotencyConflictError, StreamEndedError } from '../../src/errors.ts'
+import { encodeEvent, type NewEvent, type StreamKind } from '../../src/events.ts'
 import { openPostgresStore } from '../../src/store/postgres.ts'
 import { openSqliteStore } from '../../src/store/sqlite.ts'
-import type { EncodedEvent, Store } from '../../src/store/store.ts'
+import type { EncodedEvent, ListQuery, Store } from '../../src/store/store.ts'
 import { clusterForFile, tempDir } from '../helpers.ts'
 
 /**
@@ -57,6 +57,18 @@ const decoder = new TextDecoder()
 const ev = (event: string, data: unknown = {}): NewEvent => ({ event, data: JSON.stringify(data) })
 const progress = (n: number) => Array.from({ length: n }, (_, i) => ev('progress', { i }))
 const MIB = 1 << 20
+
+/** Every stream of a kind, page after page of two, newest first. */
+async function names(store: Store, kind: StreamKind, query: Partial<ListQuery> = {}) {
+	const all: string[] = []
+	let page: string | undefined
+	for (;;) {
+		const found = await store.list(kind, { limit: 2, where: () => true, ...query, page })
+		all.push(...found.states.map((s) => s.name))
+		if (!found.more) return all
+		page = found.resume[found.resume.length - 1]
+	}
+}
 
 async function collect(store: Store, until: (seen: Map<string, EncodedEvent[]>) => boolean) {
 	const seen = new Map<string, EncodedEvent[]>()
@@ -163,6 +175,65 @@ for (const engine of ENGINES) {
 				expect(all.map((e) => e.seq)).toEqual(all.map((_, i) => i + 1))
 			}))
 
+		it('lists streams in pages, most recently appended to first, filtered, pruned ones in their place', () =>
+			withStore(async (store) => {
+				for (const name of ['a1', 'a2', 'team-a3', 'team-a4', 'a5'])
+					await store.append(`agents/${name}`, progress(1))
+				await store.append('workflows/w', [ev('step_start', { stepId: 's' })])
+				expect(await names(store, 'agents')).toEqual([
+					'agents/a5',
+					'agents/team-a4',
+					'agents/team-a3',
+					'agents/a2',
+					'agents/a1',
+				])
+				const first = await store.list('agents', { limit: 2, where: () => true })
+				expect(first).toMatchObject({ more: true, cursor: 6 })
+				// An append moves its stream to the front; the next page goes on where the first ended.
+				await store.append('agents/a1', [ev('complete')])
+				const second = await store.list('agents', {
+					limit: 2,
+					where: () => true,
+					page: first.resume[1],
+				})
+				expect(second.states.map((s) => s.name)).toEqual(['agents/team-a3', 'agents/a2'])
+				expect(second.more).toBe(false)
+				expect(await names(store, 'agents', { status: 'complete' })).toEqual(['agents/a1'])
+				expect(await names(store, 'agents', { prefix: 'team-' })).toEqual([
+					'agents/team-a4',
+					'agents/team-a3',
+				])
+				// A page is full of what `where` takes, however many it leaves out.
+				const narrow = await store.list('agents', {
+					limit: 2,
+					where: (s) => s !== 'agents/a5' && s !== 'agents/team-a4',
+				})
+				expect(narrow.states.map((s) => s.name)).toEqual(['agents/a1', 'agents/team-a3'])
+				// A stream retention emptied keeps its place, its state and its snapshot.
+				expect(await store.prune('agents/a1', 2, '{"status":"complete"}')).toBe(2)
+				expect(await names(store, 'agents')).toEqual([
+					'agents/a1',
+					'agents/a5',
+					'agents/team-a4',
+					'agents/team-a3',
+					'agents/a2',
+				])
+				expect(await store.state('agents/a1')).toMatchObject({
+					lastId: 2,
+					firstId: 3,
+					status: 'complete',
+					snapshot: '{"status":"complete"}',
+				})
+				// And comes back with the next id when appended to.
+				expect((await store.append('agents/a1', progress(1))).ids).toEqual([3])
+				expect((await store.read('agents/a1', 0, 10)).map((e) => e.id)).toEqual([3])
+				expect((await names(store, 'agents'))[0]).toBe('agents/a1')
+				expect(await names(store, 'workflows')).toEqual(['workflows/w'])
+				await expect(
+					store.list('agents', { limit: 2, where: () => true, page: 'x' }),
+				).rejects.toBeInstanceOf(BadRequestError)
+			}))
+
 		it('prunes up to an event in the middle of an append, keeping what follows it', () =>
 			withStore(async (store) => {
 				await store.append('agents/a', progress(1))
@@ -222,10 +293,7 @@ for (const engine of ENGINES) {
 				expect((await fine).ids).toEqual([1])
 				expect((await store.state('workflows/w'))?.lastId).toBe(2)
 				expect(await store.state('workflows/x')).toBeUndefined()
-				expect((await store.states('workflows')).states.map((s) => s.name)).toEqual([
-					'workflows/w',
-					'workflows/y',
-				])
+				expect(await names(store, 'workflows')).toEqual(['workflows/y', 'workflows/w'])
 				expect(await store.read('workflows/x', 0, 10)).toEqual([])
 			}))
 
@@ -284,10 +352,10 @@ for (const engine of ENGINES) {
 				])
 				expect((await store.readAll(2, 1)).map((e) => e.seq)).toEqual([3])
 				expect(await store.cursor()).toBe(4)
-				const agents = await store.states('agents')
+				const agents = await store.list('agents', { limit: 10, where: () => true })
 				expect(agents.states.map((s) => s.name)).toEqual(['agents/a'])
 				expect(agents.cursor).toBe(4)
-				expect((await store.states('workflows')).states.map((s) => s.name)).toEqual(['workflows/w'])
+				expect(await names(store, 'workflows')).toEqual(['workflows/w'])
 			}))
 
 		it('tells listeners of every commit, in order, with frames', () =>
@@ -321,11 +389,15 @@ for (const engine of ENGINES) {
 					{ stream: 'workflows/w', upToId: 2 },
 				])
 				expect(await store.prune('agents/a', 1501, '{"status":"complete"}')).toBe(1501)
+				// The running execution is whole: its snapshot is folded from its events.
 				const state = await store.state('agents/a')
-				expect(state).toMatchObject({
-					firstId: 1502,
-					lastId: 1503,
-					snapshot: '{"status":"complete"}',
+				expect(state).toMatchObject({ firstId: 1502, lastId: 1503, executionStart: 1502 })
+				// A run pruned whole answers with the snapshot kept for it.
+				expect(await store.prune('workflows/w', 2, '{"status":"done"}')).toBe(2)
+				expect(await store.state('workflows/w')).toMatchObject({
+					firstId: 3,
+					lastId: 2,
+					snapshot: '{"status":"done"}',
 				})
 				expect((await store.read('agents/a', 0, 10)).map((e) => e.id)).toEqual([1502, 1503])
 				expect((await store.append('agents/a', progress(1))).ids).toEqual([1504])
@@ -341,7 +413,14 @@ for (const engine of ENGINES) {
 				await store.append('agents/b', progress(2))
 			}
 			await store.append('agents/a', progress(3))
+			// One stream pruned whole and left so, one pruned whole and appended to again.
+			await store.append('workflows/done', [ev('step_start'), ev('complete')])
+			await store.append('agents/again', [ev('complete')])
+			await store.prune('workflows/done', 2, '{"status":"complete"}')
+			await store.prune('agents/again', 1, '{"status":"complete"}')
+			await store.append('agents/again', progress(1))
 			const before = await store.readAll(0, 100)
+			const lists = [await names(store, 'agents'), await names(store, 'workflows')]
 			const secret = await store.secret('ticket-key')
 			expect(secret.byteLength).toBe(32)
 			await store.close()
@@ -358,8 +437,21 @@ for (const engine of ENGINES) {
 				])
 				const block = await store.readFrames('agents/b', 3, 100, MIB)
 				expect(block).toMatchObject({ lastId: 8, count: 5 })
+				expect([await names(store, 'agents'), await names(store, 'workflows')]).toEqual(lists)
+				expect(await store.state('workflows/done')).toMatchObject({
+					lastId: 2,
+					firstId: 3,
+					status: 'complete',
+					snapshot: '{"status":"complete"}',
+				})
+				expect(await store.state('agents/again')).toMatchObject({
+					lastId: 2,
+					firstId: 2,
+					status: 'running',
+				})
 				expect((await store.append('agents/a', progress(1))).ids).toEqual([8])
-				expect(await store.cursor()).toBe(16)
+				expect((await store.append('agents/again', progress(1))).ids).toEqual([3])
+				expect(await store.cursor()).toBe(21)
 				expect(await store.health()).toEqual({ ok: true })
 			} finally {
 				await store.close()
