@@ -95,14 +95,51 @@ function streamRoutes(kind: 'agents' | 'workflows', param: string) {
 	return {
 		[`/api/${kind}`]: {
 			get: {
-				summary: `Snapshots of every ${kind === 'agents' ? 'agent' : 'workflow run'} the token may read`,
+				summary: `A page of snapshots of the ${kind === 'agents' ? 'agents' : 'workflow runs'} the token may read, most recently updated first, within 4 MiB`,
 				security: bearer,
+				parameters: [
+					{
+						name: 'limit',
+						in: 'query',
+						schema: { type: 'integer', minimum: 1, maximum: 1000, default: 100 },
+					},
+					{ name: 'page', in: 'query', schema: { type: 'string', maxLength: 64 } },
+					{
+						name: 'status',
+						in: 'query',
+						schema: { enum: ['running', 'complete', 'failed', 'cancelled'] },
+					},
+					{
+						name: 'prefix',
+						in: 'query',
+						schema: { type: 'string', pattern: '^[A-Za-z0-9._:-]{1,128}$' },
+					},
+				],
 				responses: {
 					200: json(
-						Type.Object({ [kind]: Type.Array(one), cursor: Type.Integer() }),
-						'snapshots and the feed cursor',
+						Type.Object({
+							[kind]: Type.Array(
+								kind === 'agents'
+									? Type.Intersect([
+											AgentState,
+											Type.Object({
+												resultOmitted: Type.Optional(
+													Type.Literal(true, {
+														description: 'the result is too large for a list; the snapshot has it',
+													}),
+												),
+											}),
+										])
+									: one,
+							),
+							cursor: Type.Integer({ description: "the feed's cursor at the moment of the page" }),
+							next: Type.Union([Type.String(), Type.Null()], {
+								description: 'the page parameter of the next page; null after the last',
+							}),
+						}),
+						'a page of snapshots and the feed cursor',
 					),
-					...errors(401, 403),
+					...errors(400, 401, 403),
 				},
 			},
 		},
