@@ -37,6 +37,12 @@ export interface Gauges {
 	streamsWithSubscribers: number
 	/** 1 when a publish would be taken now, 0 when the store is away or full (see /healthz). */
 	storeUp: number
+	/** Streams whose state the process holds, and snapshot folds it keeps. */
+	streamsInMemory: number
+	snapshotFolds: number
+	/** The process's resident memory, and what of it the JavaScript heap uses. */
+	rssBytes: number
+	heapBytes: number
 }
 
 export function renderMetrics(m: Metrics, g: Gauges): string {
@@ -111,6 +117,25 @@ export function renderMetrics(m: Metrics, g: Gauges): string {
 			g.droppedSubscribers,
 		],
 		['cortex_pruned_streams_total', 'counter', 'Stream prunes done by retention.', g.prunedStreams],
+		[
+			'cortex_streams_in_memory',
+			'gauge',
+			'Streams whose state the server holds in memory (those with events kept).',
+			g.streamsInMemory,
+		],
+		[
+			'cortex_snapshot_folds',
+			'gauge',
+			'Snapshot folds kept in memory (at most 2,048).',
+			g.snapshotFolds,
+		],
+		['cortex_memory_rss_bytes', 'gauge', 'Resident memory of the process.', g.rssBytes],
+		[
+			'cortex_memory_heap_bytes',
+			'gauge',
+			'Bytes the JavaScript heap holds (live and not yet collected).',
+			g.heapBytes,
+		],
 		[
 			'cortex_oldest_event_timestamp_seconds',
 			'gauge',

@@ -17,8 +17,11 @@ export function adminRoutes({ config, guard, retention, store }: AppDeps) {
 	return new Elysia({ name: 'admin' })
 		.post(
 			'/api/admin/prune',
-			async ({ request }) => {
+			async ({ request, server }) => {
 				admin(request)
+				// A prune of many streams can take longer than the idle timeout of plain requests,
+				// which would cut the answer off while the server is still working on it.
+				server?.timeout(request, 0)
 				return json(200, await retention.prune())
 			},
 			{ parse: 'none' },

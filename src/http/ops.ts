@@ -4,7 +4,7 @@ import type { AppDeps } from './deps.ts'
 import { json } from './respond.ts'
 
 /** `/healthz` and `/metrics`: no auth, and no stream names, so they are safe to expose to probes. */
-export function opsRoutes({ store, hub, limits, metrics, retention }: AppDeps) {
+export function opsRoutes({ store, hub, limits, metrics, retention, snapshots }: AppDeps) {
 	return new Elysia({ name: 'ops' })
 		.get('/healthz', async () => {
 			const health = await store.health()
@@ -17,7 +17,8 @@ export function opsRoutes({ store, hub, limits, metrics, retention }: AppDeps) {
 					)
 		})
 		.get('/metrics', async () => {
-			const { bytes, commits } = store.stats()
+			const { bytes, commits, streams } = store.stats()
+			const memory = process.memoryUsage()
 			const health = await store.health()
 			// The store being away is what the metrics must then show, not a reason to fail.
 			const oldest = health.ok
@@ -36,6 +37,10 @@ export function opsRoutes({ store, hub, limits, metrics, retention }: AppDeps) {
 				droppedSubscribers: hub.dropped,
 				oldestEventSeconds: oldest === undefined ? 0 : Math.floor(oldest / 1000),
 				storeUp: health.ok ? 1 : 0,
+				streamsInMemory: streams,
+				snapshotFolds: snapshots.size,
+				rssBytes: memory.rss,
+				heapBytes: memory.heapUsed,
 			}
 			return new Response(renderMetrics(metrics, gauges), {
 				headers: { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' },

@@ -68,6 +68,7 @@ export function withFaultStatuses(store: Store): Store {
 		backup: (...a) => store.backup(...a).catch(rethrow),
 		health: () => store.health(),
 		secret: (...a) => store.secret(...a).catch(rethrow),
+		release: () => store.release(),
 		stats: () => store.stats(),
 		close: () => store.close(),
 	}

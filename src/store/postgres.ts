@@ -624,8 +624,12 @@ export async function openPostgresStore(
 			return health.current()
 		},
 
+		release() {
+			// Nothing is held per stream in this process: the database keeps it all.
+		},
+
 		stats() {
-			return { bytes, commits }
+			return { bytes, commits, streams: 0 }
 		},
 
 		async close() {

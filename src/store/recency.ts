@@ -24,6 +24,9 @@ export function createRecency(current: (name: string) => number | undefined) {
 	}
 
 	return {
+		/** Drops the entries of streams that moved on or went: after many went at once. */
+		compact,
+
 		/** A stream's last event is now `seq`, the highest yet; `streams` is how many are live. */
 		push(name: string, seq: number, streams: number) {
 			names.push(name)

@@ -880,6 +880,13 @@ export function openSqliteStore(
 			return health.current()
 		},
 
+		release() {
+			if (closed) return
+			recency.compact()
+			// The page cache still holds the pages of what was deleted; it fills again as reads need.
+			db.exec('PRAGMA shrink_memory')
+		},
+
 		stats() {
 			let bytes = 0
 			if (path !== ':memory:')
@@ -887,7 +894,7 @@ export function openSqliteStore(
 					try {
 						bytes += statSync(file).size
 					} catch {}
-			return { bytes, commits }
+			return { bytes, commits, streams: rows.size }
 		},
 
 		async close() {

@@ -136,6 +136,11 @@ export interface Store {
 	 * server on this store and across restarts (the key that signs tickets).
 	 */
 	secret(name: string): Promise<Uint8Array>
+	/**
+	 * After a prune: lets go of what the store held in memory for what is gone (caches of deleted
+	 * pages, the bookkeeping of emptied streams), so retention gives memory back.
+	 */
+	release(): void
 	stats(): StoreStats
 	close(): Promise<void>
 }
@@ -149,4 +154,6 @@ export interface StoreStats {
 	bytes: number
 	/** Transactions committed; with group commit, fewer than the appends they carried. */
 	commits: number
+	/** Streams whose state this process holds in memory (SQLite: those with events kept). */
+	streams: number
 }
