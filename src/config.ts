@@ -27,6 +27,9 @@ export interface Config {
 	db: string
 	/** `CORTEX_TOKEN` and the tokens file, both in force. */
 	tokens: TokenSpec[]
+	/** `--token` / `CORTEX_TOKEN` and the tokens file, from which `tokens` came. */
+	token?: string
+	tokensFile?: string
 	noAuth: boolean
 	heartbeatMs: number
 	retryMs: number
@@ -236,6 +239,21 @@ export function loadTokensFile(path: string): TokenSpec[] {
 	})
 }
 
+/** `CORTEX_TOKEN` / `--token`: every scope on every stream. */
+const adminToken = (token: string): TokenSpec => ({ token, scopes: ['admin'], streams: ['*'] })
+
+/**
+ * The tokens in force once the tokens file is read again (SIGHUP): those of `--token`, which
+ * stays as it was, and the file's as it is now. Throws ConfigError, as at start, for a file
+ * with a mistake in it.
+ */
+export function tokensAfterReload(config: Pick<Config, 'token' | 'tokensFile'>): TokenSpec[] {
+	return [
+		...(config.token === undefined ? [] : [adminToken(config.token)]),
+		...(config.tokensFile === undefined ? [] : loadTokensFile(config.tokensFile)),
+	]
+}
+
 /** RFC 6750's token68: what a Bearer header can carry unquoted. */
 export const isTokenText = (text: string) =>
 	text.length <= 4096 && /^[A-Za-z0-9\-._~+/]+=*$/.test(text)
@@ -265,7 +283,7 @@ export function loadConfig(argv: string[], env: Record<string, string | undefine
 			throw new ConfigError(
 				'--token must be 1-4096 characters of A-Z a-z 0-9 - . _ ~ + / (then = padding)',
 			)
-		tokens.push({ token, scopes: ['admin'], streams: ['*'] })
+		tokens.push(adminToken(token))
 	}
 	const tokensFile = get('tokens-file')
 	if (tokensFile !== undefined) tokens.push(...loadTokensFile(tokensFile))
@@ -286,6 +304,8 @@ export function loadConfig(argv: string[], env: Record<string, string | undefine
 		host: get('host') as string,
 		db: get('db') as string,
 		tokens,
+		...(token !== undefined && { token }),
+		...(tokensFile !== undefined && { tokensFile }),
 		noAuth,
 		heartbeatMs: number('heartbeat-ms', 10, 3_600_000),
 		retryMs: number('retry-ms', 0, 3_600_000),

@@ -1,6 +1,6 @@
 import { createGuard } from './auth/guard.ts'
 import { createTickets } from './auth/tickets.ts'
-import type { Config } from './config.ts'
+import { type Config, tokensAfterReload } from './config.ts'
 import { createApp } from './http/app.ts'
 import { createLimits } from './http/limits.ts'
 import type { Logger } from './log.ts'
@@ -17,6 +17,12 @@ export const SHUTDOWN_GRACE_MS = 5_000
 export interface RunningServer {
 	url: string
 	port: number
+	/**
+	 * Reads the tokens file again and puts its tokens in force; the open streams of a token it
+	 * removed or changed end (their clients reconnect, and are asked again). Throws ConfigError,
+	 * and changes nothing, for a file with a mistake in it.
+	 */
+	reloadTokens(): { tokens: number; endedStreams: number }
 	/** Stop accepting, end open streams cleanly, then close the store. */
 	stop(): Promise<void>
 }
@@ -30,11 +36,12 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
 	const snapshots = createSnapshots(store)
 	const retention = createRetention(store, snapshots, hub, log, config.retentionMs)
 	const limits = createLimits(config)
+	const guard = createGuard(config, tickets)
 	const app = createApp({
 		config,
 		store,
 		hub,
-		guard: createGuard(config, tickets),
+		guard,
 		limits,
 		tickets,
 		snapshots,
@@ -87,6 +94,10 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
 	return {
 		url,
 		port: server.port as number,
+		reloadTokens() {
+			const tokens = tokensAfterReload(config)
+			return { tokens: tokens.length, endedStreams: limits.revoke(guard.reload(tokens)) }
+		},
 		stop() {
 			stopping ??= (async () => {
 				const closed = server.stop(false)

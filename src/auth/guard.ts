@@ -1,4 +1,4 @@
-import { type Config, isTokenText, type Scope } from '../config.ts'
+import { type Config, isTokenText, type Scope, type TokenSpec } from '../config.ts'
 import { ForbiddenError, UnauthorizedError } from '../errors.ts'
 import { TICKET_PREFIX, type Tickets } from './tickets.ts'
 import { createTokenTable, type Grant, mayAccess, OPEN_GRANT, parseBearer } from './tokens.ts'
@@ -15,6 +15,11 @@ export interface Guard {
 	authenticate(credentials: Credentials): Grant
 	/** Throws 403 unless the grant has `scope` on `stream`. */
 	authorize(grant: Grant, scope: Scope, stream: string): void
+	/**
+	 * Takes a new list of tokens (a reloaded tokens file); returns the holders of the tokens it
+	 * removed or changed, whose open streams must end.
+	 */
+	reload(tokens: TokenSpec[]): string[]
 }
 
 /**
@@ -23,7 +28,7 @@ export interface Guard {
  * never repeat the token.
  */
 export function createGuard(config: Pick<Config, 'tokens' | 'noAuth'>, tickets?: Tickets): Guard {
-	const table = createTokenTable(config.tokens)
+	let table = createTokenTable(config.tokens)
 	return {
 		authenticate({ authorization, queryToken }) {
 			if (config.noAuth) return OPEN_GRANT
@@ -41,6 +46,12 @@ export function createGuard(config: Pick<Config, 'tokens' | 'noAuth'>, tickets?:
 		authorize(grant, scope, stream) {
 			if (!mayAccess(grant, scope, stream))
 				throw new ForbiddenError(`the token does not grant "${scope}" on ${stream}`)
+		},
+		reload(tokens) {
+			const next = createTokenTable(tokens)
+			const ended = table.endedIn(next)
+			table = next
+			return ended
 		},
 	}
 }

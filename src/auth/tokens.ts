@@ -36,19 +36,36 @@ export const OPEN_GRANT: Grant = {
 /**
  * The table of known tokens, kept only as SHA-256 digests. A lookup hashes the presented token
  * and compares it with every entry in constant time, so neither the answer nor its timing says
- * how much of a guess was right.
+ * how much of a guess was right. A token's holder name comes from its digest, so it stays the
+ * same across a reload of the tokens file, whatever the entries around it do.
  */
-export function createTokenTable(specs: TokenSpec[]) {
-	const entries = specs.map((spec, index) => ({
-		digest:
-			spec.token !== undefined ? sha256(spec.token) : Buffer.from(spec.sha256 as string, 'hex'),
-		grant: {
-			scopes: new Set(spec.scopes),
-			patterns: spec.streams.map(compilePattern),
-			streams: spec.streams,
-			holder: `token ${index}`,
-		} as Grant,
-	}))
+export interface TokenTable {
+	lookup(token: string): Grant | undefined
+	/** The holders of this table that `next` no longer knows, or knows with another grant. */
+	endedIn(next: TokenTable): string[]
+	/** What each holder may do, as text to compare. */
+	readonly grants: ReadonlyMap<string, string>
+}
+
+export function createTokenTable(specs: TokenSpec[]): TokenTable {
+	const entries = specs.map((spec) => {
+		const digest =
+			spec.token !== undefined ? sha256(spec.token) : Buffer.from(spec.sha256 as string, 'hex')
+		return {
+			digest,
+			grant: {
+				scopes: new Set(spec.scopes),
+				patterns: spec.streams.map(compilePattern),
+				streams: spec.streams,
+				holder: `token ${Buffer.from(digest).toString('hex').slice(0, 16)}`,
+			} as Grant,
+		}
+	})
+	/** What each holder may do, as text to compare. */
+	const grants = new Map<string, string>()
+	for (const { grant } of entries)
+		if (!grants.has(grant.holder))
+			grants.set(grant.holder, `${[...grant.scopes].sort().join()} ${grant.streams.join(' ')}`)
 	return {
 		lookup(token: string): Grant | undefined {
 			const digest = sha256(token)
@@ -57,10 +74,14 @@ export function createTokenTable(specs: TokenSpec[]) {
 				if (timingSafeEqual(entry.digest, digest) && !found) found = entry.grant
 			return found
 		},
+		endedIn(next) {
+			return [...grants]
+				.filter(([holder, grant]) => next.grants.get(holder) !== grant)
+				.map(([holder]) => holder)
+		},
+		grants,
 	}
 }
-
-export type TokenTable = ReturnType<typeof createTokenTable>
 
 /**
  * The token of an `Authorization` header: the scheme is case-insensitive and followed by one

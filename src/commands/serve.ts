@@ -49,5 +49,15 @@ export async function serveCommand(
 		}
 		process.once('SIGTERM', () => shutdown('SIGTERM'))
 		process.once('SIGINT', () => shutdown('SIGINT'))
+		process.on('SIGHUP', () => {
+			try {
+				log.info('tokens reloaded', { ...server.reloadTokens() })
+			} catch (error) {
+				// A mistake in the file leaves the tokens in force as they were.
+				log.error('tokens file not reloaded; the tokens in force stay', {
+					error: (error as Error).message,
+				})
+			}
+		})
 	})
 }

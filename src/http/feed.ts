@@ -41,7 +41,7 @@ function feedFilter(
 		return (stream: string) =>
 			mayAccess(grant, 'read', stream) && (compiled.length === 0 || matchesAny(compiled, stream))
 	}
-	return { holder: grant.holder, filter }
+	return { grant, filter }
 }
 
 // Bun's ServerWebSocket has it; Elysia's type for `ws.raw` predates it.
@@ -87,7 +87,7 @@ export function feedRoutes({ config, store, hub, guard, limits, metrics, log }: 
 			)
 			const wants = access.filter()
 			const { afterSeq, gap } = await feedStart(store, lastEventIdOf(request, query))
-			const lease = limits.admit(access.holder)
+			const lease = limits.admit(access.grant)
 			server?.timeout(request, 0)
 			Object.assign(set.headers, SSE_HEADERS)
 			const chunks = followAll(
@@ -97,7 +97,7 @@ export function feedRoutes({ config, store, hub, guard, limits, metrics, log }: 
 				{
 					afterSeq,
 					wants,
-					signal: request.signal,
+					signal: AbortSignal.any([request.signal, lease.ended]),
 					gap,
 					// A client that stopped reading: a short idle timeout closes its connection.
 					drop: () => server?.timeout(request, 1),
@@ -110,7 +110,7 @@ export function feedRoutes({ config, store, hub, guard, limits, metrics, log }: 
 			beforeHandle({ request, query }) {
 				const access = feedFilter(guard, request, query.access_token, [])
 				// A refusal is an HTTP answer while it still can be; the place is taken at `open`.
-				limits.check(access.holder)
+				limits.check(access.grant)
 				sockets.set(request, { access })
 			},
 			open(ws) {
@@ -118,10 +118,15 @@ export function feedRoutes({ config, store, hub, guard, limits, metrics, log }: 
 				if (!socket) return ws.close()
 				try {
 					// A socket counts against the limits from its upgrade, subscribed or not.
-					socket.lease = limits.admit(socket.access.holder)
+					socket.lease = limits.admit(socket.access.grant)
 				} catch (error) {
-					refuse(ws, error as CortexError)
+					return refuse(ws, error as CortexError)
 				}
+				// Its credential ended (a ticket expired, a token removed): a clean close, which a
+				// client answers by connecting again with a valid one.
+				socket.lease.ended.addEventListener('abort', () => ws.close(1000, 'credential ended'), {
+					once: true,
+				})
 			},
 			async message(ws, raw) {
 				const socket = sockets.get(ws.data.request)

@@ -50,7 +50,7 @@ export function subscribeRoutes({ config, store, hub, guard, limits, metrics, lo
 				? JSON.stringify({ requested: lastEventId + 1, firstAvailable })
 				: undefined
 		// Silence is normal on a stream; only heartbeats and events should decide when it is alive.
-		const lease = limits.admit(grant.holder)
+		const lease = limits.admit(grant)
 		server?.timeout(request, 0)
 		Object.assign(set.headers, SSE_HEADERS)
 		const chunks = follow(hub, store, metrics, stream, {
@@ -59,7 +59,8 @@ export function subscribeRoutes({ config, store, hub, guard, limits, metrics, lo
 			// A client that stopped reading: a short idle timeout closes its connection.
 			drop: () => server?.timeout(request, 1),
 			retryMs: config.retryMs,
-			signal: request.signal,
+			// The client's going, or its credential's: a ticket that expired, a token removed.
+			signal: AbortSignal.any([request.signal, lease.ended]),
 		})
 		return sseReply(request, chunks, lease)
 	}

@@ -38,9 +38,9 @@ export interface FollowOptions {
  *   socket.write(chunk)
  */
 /**
- * Joins a channel for one subscriber. A client that leaves releases its place at once; the
- * generator itself, if it is waiting, ends at the channel's next wake (a heartbeat at the
- * latest) or is collected with it. `leave` may be called more than once.
+ * Joins a channel for one subscriber. When `signal` aborts (the client left, or its credential
+ * ended), the subscriber leaves at once and the channel is woken, so a generator waiting on it
+ * ends now rather than at the next heartbeat. `leave` may be called more than once.
  */
 export function enter(
 	hub: Hub,
@@ -57,12 +57,18 @@ export function enter(
 	const leave = () => {
 		if (!joined) return
 		joined = false
-		signal.removeEventListener('abort', leave)
 		channel.readers.delete(reader)
 		hub.leave(channel)
 		metrics.subscriptionsClosed++
 	}
-	signal.addEventListener('abort', leave, { once: true })
+	signal.addEventListener(
+		'abort',
+		() => {
+			leave()
+			channel.wakeAll('advance')
+		},
+		{ once: true },
+	)
 	return { channel, leave, reader }
 }
 

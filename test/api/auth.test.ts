@@ -3,6 +3,7 @@ import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import {
 	auth,
+	eventually,
 	openStream,
 	publish,
 	RawStream,
@@ -170,4 +171,60 @@ describe('starting without a token', () => {
 		).toBe(201)
 		expect((await fetch(`${open.url}/api/agents`)).status).toBe(200)
 	})
+})
+
+describe('the tokens file on SIGHUP', () => {
+	it('is read again: removed or changed tokens lose their open streams, the others keep theirs', async () => {
+		using files = tempDir()
+		const file = join(files.path, 'tokens.json')
+		const write = (entries: unknown) => writeFileSync(file, JSON.stringify(entries))
+		write([
+			{ token: 'gone', scopes: ['read'] },
+			{ token: 'stays', scopes: ['read'] },
+			{ token: 'narrowed', scopes: ['read'], streams: ['agents/*'] },
+		])
+		await using s = await startServer({ args: ['--tokens-file', file, '--heartbeat-ms', '600000'] })
+		const open = (token: string) => RawStream.open(streamUrl(s, 'agents/a'), auth(token))
+		await using gone = await open('gone')
+		await using stays = await open('stays')
+		await using narrowed = await open('narrowed')
+		const ws = new WebSocket(`${s.url.replace('http', 'ws')}/api/ws?access_token=gone`)
+		const closed = new Promise<number>((resolve) =>
+			ws.addEventListener('close', (e) => resolve(e.code)),
+		)
+		await new Promise((resolve) => ws.addEventListener('open', resolve, { once: true }))
+
+		write([
+			{ token: 'stays', scopes: ['read'] },
+			{ token: 'narrowed', scopes: ['read'], streams: ['agents/b'] },
+			{ token: 'new', scopes: ['read'] },
+		])
+		s.proc.kill('SIGHUP')
+		await gone.untilEnded(5_000)
+		await narrowed.untilEnded(5_000)
+		expect(await closed).toBe(1000)
+		await eventually(() => s.output().includes('"msg":"tokens reloaded"'))
+		const line = s
+			.output()
+			.split('\n')
+			.find((l) => l.includes('"msg":"tokens reloaded"')) as string
+		expect(JSON.parse(line)).toMatchObject({ tokens: 4, endedStreams: 3 })
+		// The stream of the token that stayed goes on; the removed one is unknown now.
+		await publish(s, 'agents/a', { event: 'progress' })
+		await stays.until((x) => x.events().length === 1)
+		expect(stays.done).toBe(false)
+		expect((await fetch(streamUrl(s, 'agents/a'), { headers: auth('gone') })).status).toBe(401)
+		expect((await fetch(streamUrl(s, 'agents/a'), { headers: auth('narrowed') })).status).toBe(403)
+		await using added = await open('new')
+		expect(added.status).toBe(200)
+
+		// A file with a mistake in it changes nothing, and says so.
+		writeFileSync(file, '[{"token": "stays", "scopes": ["read"],}]')
+		s.proc.kill('SIGHUP')
+		await eventually(() => s.output().includes('tokens file not reloaded'))
+		expect(s.output()).toContain('line 1, column 40')
+		await using still = await open('new')
+		expect(still.status).toBe(200)
+		expect(stays.done).toBe(false)
+	}, 30_000)
 })

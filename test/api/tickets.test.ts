@@ -167,4 +167,39 @@ describe('tickets', () => {
 		expect(own.status).toBe(200)
 		await Promise.all(held.map((s) => s.close()))
 	})
+
+	it('end what they opened, cleanly, when they expire: a stream, a feed and a WebSocket', async () => {
+		// No heartbeat in the test's time: the end comes from the expiry, not from a wake-up.
+		await using server = await startServer({ args: ['--heartbeat-ms', '600000'] })
+		const made = await ticket(server, { streams: ['agents/*'], ttlSeconds: 2 })
+		const t = made.body.ticket as string
+		const expires = Date.parse(made.body.expiresAt)
+		await using stream = await RawStream.open(streamUrl(server, 'agents/a', `?access_token=${t}`))
+		await using feed = await RawStream.open(`${server.url}/api/streaming/events?access_token=${t}`)
+		const ws = new WebSocket(`${server.url.replace('http', 'ws')}/api/ws?access_token=${t}`)
+		const closed = new Promise<number>((resolve) =>
+			ws.addEventListener('close', (e) => resolve(e.code)),
+		)
+		await new Promise((resolve) => ws.addEventListener('open', resolve, { once: true }))
+		ws.send(JSON.stringify({ subscribe: ['agents/*'] }))
+		await publish(server, 'agents/a', { event: 'progress' })
+		await stream.until((s) => s.events().length === 1)
+		await feed.until((s) => s.events().length === 1)
+
+		await stream.untilEnded(5_000)
+		await feed.untilEnded(5_000)
+		expect(await closed).toBe(1000)
+		expect(Date.now()).toBeGreaterThanOrEqual(expires - 50)
+		expect(Date.now()).toBeLessThan(expires + 2_000)
+		// Ended at a frame's end: the client resumes where it was, with a fresh credential.
+		expect(stream.text.endsWith('\n\n')).toBe(true)
+		expect((await fetch(streamUrl(server, 'agents/a', `?access_token=${t}`))).status).toBe(401)
+		const fresh = (await ticket(server, { streams: ['agents/*'] })).body.ticket
+		await using again = await RawStream.open(
+			streamUrl(server, 'agents/a', `?access_token=${fresh}&lastEventId=1`),
+		)
+		await publish(server, 'agents/a', { event: 'complete' })
+		await again.untilEnded()
+		expect(again.events().map((e) => e.id)).toEqual(['2'])
+	}, 20_000)
 })

@@ -8,6 +8,7 @@ describe('loadConfig', () => {
 			host: '127.0.0.1',
 			db: DEFAULT_DB,
 			tokens: [{ token: 't', scopes: ['admin'], streams: ['*'] }],
+			token: 't',
 			noAuth: false,
 			heartbeatMs: 15_000,
 			retryMs: 1_000,
