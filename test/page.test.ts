@@ -108,6 +108,33 @@ describe('the dashboard in a real browser', () => {
 		await context.close()
 	}, 60_000)
 
+	it('logs a narrow read token in with a ticket within what it may read, and shows just its runs', async () => {
+		using dir = tempDir()
+		const file = join(dir.path, 'tokens.json')
+		await Bun.write(
+			file,
+			JSON.stringify([{ token: 'team-a-reader', scopes: ['read'], streams: ['agents/team-a*'] }]),
+		)
+		await using server = await startServer({ args: ['--tokens-file', file] })
+		await publish(server, 'agents/team-a-1', { event: 'progress', data: { message: 'mine' } })
+		await publish(server, 'agents/other', { event: 'progress', data: { message: 'not mine' } })
+		await publish(server, 'workflows/wf-1', { event: 'step_start', data: { stepId: 's' } })
+		const context = await browser.newContext()
+		const page = await context.newPage()
+		await page.goto(server.url)
+		await page.getByLabel('Token with the read scope').fill('team-a-reader')
+		await page.keyboard.press('Enter')
+		await page.locator('li[data-stream="agents/team-a-1"]').getByText('mine').waitFor()
+		// Live, through the feed of the ticket: a new run of the team appears, others never do.
+		await publish(server, 'agents/other', { event: 'progress', data: { message: 'still not' } })
+		await publish(server, 'agents/team-a-2', { event: 'progress', data: { message: 'new one' } })
+		await page.locator('li[data-stream="agents/team-a-2"]').getByText('new one').waitFor()
+		expect(await page.locator('li[data-stream="agents/other"]').count()).toBe(0)
+		expect(await page.locator('#workflows').textContent()).toContain('no workflow runs yet')
+		expect(await page.locator('#login-error').textContent()).toBe('')
+		await context.close()
+	}, 30_000)
+
 	it('is readable on a phone and loads nothing from elsewhere', async () => {
 		await using server = await startServer()
 		await publish(server, 'agents/a-long-agent-name-that-wraps', {

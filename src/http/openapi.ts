@@ -288,6 +288,31 @@ export function openApiDocument(version: string = pkg.version) {
 					},
 				},
 			},
+			'/api/whoami': {
+				get: {
+					summary:
+						'What the credential may do: its kind, scopes (admin spelled out), stream patterns and expiry',
+					security: bearer,
+					responses: {
+						200: json(
+							Type.Object({
+								kind: Type.Union([Type.Literal('token'), Type.Literal('ticket')]),
+								scopes: Type.Array(
+									Type.Union([
+										Type.Literal('read'),
+										Type.Literal('publish'),
+										Type.Literal('admin'),
+									]),
+								),
+								streams: Type.Array(Type.String()),
+								expiresAt: Time,
+							}),
+							'the credential',
+						),
+						...errors(401),
+					},
+				},
+			},
 			'/api/admin/prune': {
 				post: {
 					summary: 'Apply --retention now: drop ended executions and runs older than it, whole',

@@ -1,7 +1,7 @@
 import { Elysia } from 'elysia'
 import { MAX_TICKET_TTL_S, patternWithin } from '../auth/tickets.ts'
 import { hasScope } from '../auth/tokens.ts'
-import { isTokenText } from '../config.ts'
+import { isTokenText, SCOPES } from '../config.ts'
 import { BadRequestError, ForbiddenError } from '../errors.ts'
 import { patternListFault } from '../patterns.ts'
 import { readJson } from './body.ts'
@@ -10,54 +10,68 @@ import { json } from './respond.ts'
 
 const DEFAULT_TTL_S = 3600
 
-/** `POST /api/tickets`: a signed, read-only, expiring credential for a browser URL. */
+/**
+ * `POST /api/tickets`: a signed, read-only, expiring credential for a browser URL; and
+ * `GET /api/whoami`: what the credential sent may do, so a page asks for a ticket within it.
+ */
 export function ticketRoutes({ guard, tickets }: AppDeps) {
-	return new Elysia({ name: 'tickets' }).post(
-		'/api/tickets',
-		async ({ request }) => {
+	return new Elysia({ name: 'tickets' })
+		.get('/api/whoami', ({ request }) => {
 			const grant = guard.authenticate({ authorization: request.headers.get('authorization') })
-			if (!hasScope(grant, 'read') || grant.ticket)
-				throw new ForbiddenError(
-					'a ticket is made from a token with the "read" scope, not from a ticket',
-				)
-			const body = (await readJson(request, 64 * 1024)) as {
-				streams?: unknown
-				ttlSeconds?: unknown
-			}
-			if (typeof body !== 'object' || body === null || Array.isArray(body))
-				throw new BadRequestError('the body must be {"streams": [...], "ttlSeconds": n}')
-			const { streams, ttlSeconds = DEFAULT_TTL_S } = body
-			const fault = patternListFault(streams, { min: 1 })
-			if (fault)
-				throw new BadRequestError(
-					`"streams": ${fault.message}`,
-					fault.index === undefined ? '/streams' : `/streams/${fault.index}`,
-				)
-			;(streams as string[]).forEach((p, i) => {
-				if (!patternWithin(p, grant.streams))
-					throw new ForbiddenError(
-						'the pattern reaches beyond the streams this token may read',
-						`/streams/${i}`,
-					)
+			return json(200, {
+				kind: grant.ticket ? 'ticket' : 'token',
+				// Spelled out: `admin` is every scope, which a client should not have to know.
+				scopes: SCOPES.filter((s) => hasScope(grant, s)),
+				streams: grant.streams,
+				expiresAt: grant.expiresAt === undefined ? null : new Date(grant.expiresAt).toISOString(),
 			})
-			if (
-				!Number.isInteger(ttlSeconds) ||
-				(ttlSeconds as number) < 1 ||
-				(ttlSeconds as number) > MAX_TICKET_TTL_S
-			)
-				throw new BadRequestError(
-					`"ttlSeconds" must be a whole number from 1 to ${MAX_TICKET_TTL_S}`,
-					'/ttlSeconds',
+		})
+		.post(
+			'/api/tickets',
+			async ({ request }) => {
+				const grant = guard.authenticate({ authorization: request.headers.get('authorization') })
+				if (!hasScope(grant, 'read') || grant.ticket)
+					throw new ForbiddenError(
+						'a ticket is made from a token with the "read" scope, not from a ticket',
+					)
+				const body = (await readJson(request, 64 * 1024)) as {
+					streams?: unknown
+					ttlSeconds?: unknown
+				}
+				if (typeof body !== 'object' || body === null || Array.isArray(body))
+					throw new BadRequestError('the body must be {"streams": [...], "ttlSeconds": n}')
+				const { streams, ttlSeconds = DEFAULT_TTL_S } = body
+				const fault = patternListFault(streams, { min: 1 })
+				if (fault)
+					throw new BadRequestError(
+						`"streams": ${fault.message}`,
+						fault.index === undefined ? '/streams' : `/streams/${fault.index}`,
+					)
+				;(streams as string[]).forEach((p, i) => {
+					if (!patternWithin(p, grant.streams))
+						throw new ForbiddenError(
+							'the pattern reaches beyond the streams this token may read',
+							`/streams/${i}`,
+						)
+				})
+				if (
+					!Number.isInteger(ttlSeconds) ||
+					(ttlSeconds as number) < 1 ||
+					(ttlSeconds as number) > MAX_TICKET_TTL_S
 				)
-			const issued = tickets.issue(streams as string[], ttlSeconds as number)
-			// A credential longer than a bearer token may be could not be used at all.
-			if (!isTokenText(issued.ticket))
-				throw new BadRequestError(
-					'the patterns make a ticket longer than 4096 characters; ask for fewer or shorter ones',
-					'/streams',
-				)
-			return json(201, issued)
-		},
-		{ parse: 'none' },
-	)
+					throw new BadRequestError(
+						`"ttlSeconds" must be a whole number from 1 to ${MAX_TICKET_TTL_S}`,
+						'/ttlSeconds',
+					)
+				const issued = tickets.issue(streams as string[], ttlSeconds as number)
+				// A credential longer than a bearer token may be could not be used at all.
+				if (!isTokenText(issued.ticket))
+					throw new BadRequestError(
+						'the patterns make a ticket longer than 4096 characters; ask for fewer or shorter ones',
+						'/streams',
+					)
+				return json(201, issued)
+			},
+			{ parse: 'none' },
+		)
 }

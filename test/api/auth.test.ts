@@ -228,3 +228,41 @@ describe('the tokens file on SIGHUP', () => {
 		expect(stays.done).toBe(false)
 	}, 30_000)
 })
+
+describe('GET /api/whoami', () => {
+	it('tells a credential what it may do: its kind, scopes spelled out, streams and expiry', async () => {
+		const who = async (token: string) => {
+			const res = await get('/api/whoami', auth(token))
+			return { status: res.status, body: await res.json() }
+		}
+		expect(await who(READER)).toEqual({
+			status: 200,
+			body: { kind: 'token', scopes: ['read'], streams: ['agents/*'], expiresAt: null },
+		})
+		expect((await who(ADMIN)).body).toEqual({
+			kind: 'token',
+			scopes: ['read', 'publish', 'admin'],
+			streams: ['*'],
+			expiresAt: null,
+		})
+		const made = await (
+			await fetch(`${server.url}/api/tickets`, {
+				method: 'POST',
+				headers: auth(READER),
+				body: JSON.stringify({ streams: ['agents/team-*'], ttlSeconds: 60 }),
+			})
+		).json()
+		expect(await who(made.ticket)).toEqual({
+			status: 200,
+			body: {
+				kind: 'ticket',
+				scopes: ['read'],
+				streams: ['agents/team-*'],
+				expiresAt: made.expiresAt,
+			},
+		})
+		expect((await who('unknown')).status).toBe(401)
+		// Like every route but the streams, it takes the credential in a header only.
+		expect((await get(`/api/whoami?access_token=${READER}`)).status).toBe(401)
+	})
+})
