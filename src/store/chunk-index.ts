@@ -100,11 +100,20 @@ export function openChunkIndex(
 		*after(stream: number, from: number): Generator<ChunkRow> {
 			const recent = unindexed.get(stream)
 			if (!recent || recent[0].firstId > from + 1) yield* q.indexedChunks.iterate(stream, from)
-			if (recent)
-				for (const c of recent) {
-					const row = c.lastId > from && q.chunk.get(c.lastSeq)
-					if (row) yield row
-				}
+			if (!recent) return
+			// The first waiting chunk that ends past `from`: they are in id order, and a replay of a
+			// stream written in the last second would otherwise walk all of them at every read.
+			let lo = 0
+			let hi = recent.length
+			while (lo < hi) {
+				const mid = (lo + hi) >>> 1
+				if (recent[mid].lastId > from) hi = mid
+				else lo = mid + 1
+			}
+			for (let i = lo; i < recent.length; i++) {
+				const row = q.chunk.get(recent[i].lastSeq)
+				if (row) yield row
+			}
 		},
 
 		/** Every chunk after this seq is one the index does not hold yet. */

@@ -8,8 +8,12 @@ import type { EncodedEvent } from './store.ts'
  * is found inside a chunk, without an index of offsets.
  */
 
-/** A chunk closes once its frames reach this size, so reading one event reads little more. */
-export const CHUNK_ROW_BYTES = 64 * 1024
+/**
+ * A chunk holds at most this many bytes of frames (or one larger event), so reading one event
+ * reads little more, and a replay that sends at most this much at a time (CHUNK_BYTES in
+ * subscription.ts) can send whole rows as they are read.
+ */
+export const CHUNK_ROW_BYTES = 32 * 1024
 
 const END = Buffer.from('\n\n')
 const decoder = new TextDecoder()
@@ -38,12 +42,8 @@ function adjacent(events: EncodedEvent[]): Uint8Array {
 /** How one append's events (already stamped) are stored. */
 export function toChunks(events: EncodedEvent[]): NewChunk[] {
 	const chunks: NewChunk[] = []
-	let from = 0
-	let bytes = 0
-	for (let i = 0; i < events.length; i++) {
-		bytes += events[i].frame.byteLength
-		if (bytes < CHUNK_ROW_BYTES && i < events.length - 1) continue
-		const taken = from === 0 && i === events.length - 1 ? events : events.slice(from, i + 1)
+	const close = (from: number, to: number) => {
+		const taken = from === 0 && to === events.length - 1 ? events : events.slice(from, to + 1)
 		const last = taken[taken.length - 1]
 		const end = taken.findLast((e) => isTerminal(e.event))
 		chunks.push({
@@ -53,9 +53,20 @@ export function toChunks(events: EncodedEvent[]): NewChunk[] {
 			lastEnd: end ? end.id : null,
 			frames: taken.length === 1 ? last.frame : adjacent(taken),
 		})
-		from = i + 1
-		bytes = 0
 	}
+	let from = 0
+	let bytes = 0
+	for (let i = 0; i < events.length; i++) {
+		const size = events[i].frame.byteLength
+		// Closed before an event that would take it past the bound, not after.
+		if (i > from && bytes + size > CHUNK_ROW_BYTES) {
+			close(from, i - 1)
+			from = i
+			bytes = 0
+		}
+		bytes += size
+	}
+	close(from, events.length - 1)
 	return chunks
 }
 

@@ -675,6 +675,9 @@ export function openSqliteStore(
 					if (lastId === to) break
 					continue
 				}
+				// A row too large for what is left of the block waits for the next block rather than be
+				// cut: cut rows are read twice and skipped through frame by frame.
+				if (bytes > 0 && c.first_id === lastId + 1 && bytes + c.frames.byteLength > maxBytes) break
 				const frames = asBuffer(c.frames)
 				const start = skipFrames(frames, 0, lastId + 1 - c.first_id)
 				let end = start

@@ -1,4 +1,5 @@
 import type { Metrics } from '../metrics.ts'
+import { CHUNK_ROW_BYTES } from '../store/chunks.ts'
 import type { Store } from '../store/store.ts'
 import type { Hub, Reader } from './hub.ts'
 import { concatBytes, encodeRetry, encodeUnnumbered, HEARTBEAT, toBytes } from './sse.ts'
@@ -14,7 +15,7 @@ export const READ_BATCH = 4096
  * stops reading holds little: this chunk, and what of it the socket has not taken. As large as
  * a stored chunk row, so a replay reads each row once.
  */
-export const CHUNK_BYTES = 32 << 10
+export const CHUNK_BYTES = CHUNK_ROW_BYTES
 
 export interface FollowOptions {
 	/** Deliver every event with an id greater than this. */
