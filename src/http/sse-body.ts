@@ -38,6 +38,16 @@ export function sseBody({ chunks, lease }: SseReply, log: Logger): ReadableStrea
 	return new DirectReadableStream({
 		type: 'direct',
 		async pull(controller) {
+			// The credential ended (a ticket expired, a token removed): the response ends now, at a
+			// frame's end, while the generator may still be waiting for its channel's next wake.
+			const end = () => {
+				try {
+					controller.close()
+				} catch {
+					// Already closed.
+				}
+			}
+			lease.ended.addEventListener('abort', end, { once: true })
 			try {
 				for await (const chunk of chunks)
 					try {
@@ -55,6 +65,7 @@ export function sseBody({ chunks, lease }: SseReply, log: Logger): ReadableStrea
 					error: error instanceof Error ? error.message : String(error),
 				})
 			} finally {
+				lease.ended.removeEventListener('abort', end)
 				lease.release()
 			}
 			try {

@@ -40,8 +40,11 @@ export interface FollowOptions {
  */
 /**
  * Joins a channel for one subscriber. When `signal` aborts (the client left, or its credential
- * ended), the subscriber leaves at once and the channel is woken, so a generator waiting on it
- * ends now rather than at the next heartbeat. `leave` may be called more than once.
+ * ended), the subscriber leaves at once; the generator itself, if it is waiting, ends at the
+ * channel's next wake (a heartbeat at the latest). It is not woken on its own: a wake is the
+ * channel's, and a thousand clients leaving at once would wake the others a thousand times.
+ * (The response of a credential that ended is closed by its body, see http/sse-body.ts.)
+ * `leave` may be called more than once.
  */
 export function enter(
 	hub: Hub,
@@ -62,14 +65,7 @@ export function enter(
 		hub.leave(channel)
 		metrics.subscriptionsClosed++
 	}
-	signal.addEventListener(
-		'abort',
-		() => {
-			leave()
-			channel.wakeAll('advance')
-		},
-		{ once: true },
-	)
+	signal.addEventListener('abort', leave, { once: true })
 	return { channel, leave, reader }
 }
 
