@@ -1,3 +1,5 @@
+import { InsufficientStorageError, StoreUnavailableError } from '../errors.ts'
+import { storeFault } from './faults.ts'
 import type { StoreHealth } from './store.ts'
 
 export const HEALTHY: StoreHealth = { ok: true }
@@ -31,11 +33,28 @@ export function createHealth(probe: (bytes: number) => Promise<StoreHealth>) {
 	const remember = (health: StoreHealth) => {
 		known = { at: Date.now(), health }
 	}
+	/** An append's outcome; `bytes`, for one refused for lack of room, is what it needed. */
+	const note = (health: StoreHealth, bytes = PROBE_BYTES) => {
+		remember(health)
+		need = health.ok ? PROBE_BYTES : Math.max(bytes, PROBE_BYTES)
+	}
 	return {
-		/** An append's outcome; `bytes`, for one refused for lack of room, is what it needed. */
-		note(health: StoreHealth, bytes = PROBE_BYTES) {
-			remember(health)
-			need = health.ok ? PROBE_BYTES : Math.max(bytes, PROBE_BYTES)
+		note,
+		/**
+		 * A commit of appends needing `bytes` failed with `error`: notes it, and returns what each
+		 * of its appends is refused with (507 for no room, 503 for the rest).
+		 */
+		failed(error: unknown, bytes: number): InsufficientStorageError | StoreUnavailableError {
+			const fault = storeFault(error)
+			const full = fault instanceof InsufficientStorageError
+			const failure = full
+				? new InsufficientStorageError(
+						'the store is full: nothing was appended; try again when space is freed',
+					)
+				: new StoreUnavailableError(`the events could not be stored: ${(error as Error).message}`)
+			if (full) note(storageFull(failure.message), bytes)
+			else note(unavailable(failure.message))
+			return failure
 		},
 		async current(): Promise<StoreHealth> {
 			if (known && Date.now() - known.at < HEALTH_TTL_MS) return known.health

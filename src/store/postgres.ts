@@ -358,16 +358,7 @@ export async function openPostgresStore(
 						${sql.array(cols.data, 'TEXT')}::text[]) AS e(stream, id, seq, type, data)`
 			})
 		} catch (error) {
-			const full = (error as { errno?: string; code?: string }).errno === DISK_FULL
-			const failure = full
-				? new InsufficientStorageError(
-						'the database is full: nothing was appended; try again when space is freed',
-					)
-				: new StoreUnavailableError(`the events could not be stored: ${(error as Error).message}`)
-			health.note(
-				full ? storageFull(failure.message) : unavailable(failure.message),
-				full ? bytesOf(batch) : undefined,
-			)
+			const failure = health.failed(error, bytesOf(batch))
 			for (const req of batch) req.reject(failure)
 			return
 		}

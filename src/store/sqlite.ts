@@ -15,7 +15,6 @@ import {
 	BadRequestError,
 	CortexError,
 	IdempotencyConflictError,
-	InsufficientStorageError,
 	StoreUnavailableError,
 } from '../errors.ts'
 import type { StoredEvent, StreamKind } from '../events.ts'
@@ -508,16 +507,7 @@ export function openSqliteStore(
 			commits++
 		} catch (error) {
 			if (db.inTransaction) db.exec('ROLLBACK')
-			const full = (error as { code?: string }).code === 'SQLITE_FULL'
-			const failure = full
-				? new InsufficientStorageError(
-						'the store is full: nothing was appended; try again when space is freed',
-					)
-				: new StoreUnavailableError(`the event could not be stored: ${(error as Error).message}`)
-			health.note(
-				full ? storageFull(failure.message) : unavailable(failure.message),
-				full ? bytesOf(batch) : undefined,
-			)
+			const failure = health.failed(error, bytesOf(batch))
 			for (const req of batch) req.reject(failure)
 			return
 		}
