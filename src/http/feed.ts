@@ -14,9 +14,9 @@ import { lastEventIdOf, SSE_HEADERS } from './subscribe.ts'
 const SEND_BUFFER = CHUNK_BYTES
 
 /**
- * A stream goes to a feed when the token may read it and it matches a pattern (none: all).
- * `field` names where the patterns came from in a 400: the `match` parameter or a message's
- * `subscribe`.
+ * A stream goes to a feed when the token may read it and it matches a pattern (none: all). The
+ * filter is made from the patterns and the `field` they came from, which a 400 names: the
+ * `match` parameter, or a WebSocket message's `subscribe`.
  */
 function feedFilter(
 	guard: Guard,
