@@ -35,15 +35,6 @@ export const isValidName = (name: string) =>
 
 export const streamName = (kind: StreamKind, name: string) => `${kind}/${name}`
 
-/**
- * An event in the SSE wire format of the product brief. Everything that reaches it is already
- * safe for one line: event types match `EVENT_TYPE_PATTERN` and `data` is JSON text from
- * `JSON.stringify`, which escapes CR and LF, so no field can end a line and forge an event.
- * The store keeps each event's frame, so a replay sends stored bytes without encoding them.
- */
-export const encodeEvent = (id: number, event: string, data: string) =>
-	`id: ${id}\nevent: ${event}\ndata: ${data}\n\n`
-
 export function parseStreamName(full: string): { kind: StreamKind; name: string } | undefined {
 	const slash = full.indexOf('/')
 	const kind = full.slice(0, slash)

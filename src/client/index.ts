@@ -7,6 +7,8 @@
  * await publish('agents/build', { event: 'progress', data: { progress: 0.5 } }, { token })
  * for await (const e of subscribe('agents/build', { token })) console.log(e.id, e.event, e.data)
  */
+
+export { type SseMessage, SseParser } from '../sse.ts'
 export {
 	type ClientOptions,
 	CortexConnectionError,
@@ -15,5 +17,4 @@ export {
 } from './http.ts'
 export { type OutgoingEvent, type PublishOptions, publish } from './publish.ts'
 export { Publisher, type PublisherOptions } from './publisher.ts'
-export { type SseMessage, SseParser } from './sse-parser.ts'
 export { type GapEvent, type StreamEvent, type SubscribeOptions, subscribe } from './subscribe.ts'

@@ -1,4 +1,5 @@
 import type { EventData, StandardEventType } from '../events.ts'
+import { SseParser } from '../sse.ts'
 import {
 	authHeaders,
 	type ClientOptions,
@@ -9,7 +10,6 @@ import {
 	streamPath,
 } from './http.ts'
 import { backoff } from './publish.ts'
-import { SseParser } from './sse-parser.ts'
 
 /**
  * An event received from a stream, its `data` typed by its `event`.

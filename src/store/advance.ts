@@ -1,5 +1,6 @@
 import { StreamEndedError } from '../errors.ts'
-import { encodeEvent, isTerminal, type NewEvent } from '../events.ts'
+import { isTerminal, type NewEvent } from '../events.ts'
+import { encodeEvent } from '../sse.ts'
 import type { AppendResult, EncodedEvent, Idempotency, RunStatus, StreamState } from './store.ts'
 
 /** An append waiting for the group commit that will carry it. */

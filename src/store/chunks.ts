@@ -15,9 +15,6 @@ import type { EncodedEvent } from './store.ts'
  */
 export const CHUNK_ROW_BYTES = 32 * 1024
 
-const END = Buffer.from('\n\n')
-const decoder = new TextDecoder()
-
 export interface NewChunk {
 	firstId: number
 	lastId: number
@@ -68,42 +65,4 @@ export function toChunks(events: EncodedEvent[]): NewChunk[] {
 	}
 	close(from, events.length - 1)
 	return chunks
-}
-
-/** A Buffer over the same bytes, for `indexOf`. */
-export const asBuffer = (bytes: Uint8Array) =>
-	Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
-
-/** The byte offset `count` frames after offset `at`. */
-export function skipFrames(frames: Buffer, at: number, count: number): number {
-	for (let i = 0; i < count; i++) at = frames.indexOf(END, at) + END.length
-	return at
-}
-
-/** The offset just past the frame that starts at `at`. */
-export const nextFrame = (frames: Buffer, at: number) => frames.indexOf(END, at) + END.length
-
-/**
- * Calls `each` with the id, type and data of the events `fromId..toId` of a chunk whose first
- * event is `firstId`.
- */
-export function eachEvent(
-	frames: Uint8Array,
-	firstId: number,
-	fromId: number,
-	toId: number,
-	each: (id: number, event: string, data: string) => void,
-) {
-	if (fromId > toId) return
-	const start = fromId > firstId ? skipFrames(asBuffer(frames), 0, fromId - firstId) : 0
-	const text = decoder.decode(frames.subarray(start))
-	let at = 0
-	for (let id = fromId; id <= toId; id++) {
-		// `id: <id>\nevent: <type>\ndata: <data>\n\n`
-		const type = text.indexOf('\n', at) + 8
-		const typeEnd = text.indexOf('\n', type)
-		const dataEnd = text.indexOf('\n', typeEnd + 7)
-		each(id, text.slice(type, typeEnd), text.slice(typeEnd + 7, dataEnd))
-		at = dataEnd + 2
-	}
 }

@@ -8,7 +8,8 @@ import {
 	NotSupportedError,
 	StoreUnavailableError,
 } from '../errors.ts'
-import { encodeEvent, type NewEvent, type StoredEvent } from '../events.ts'
+import type { NewEvent, StoredEvent } from '../events.ts'
+import { encodeEvent } from '../sse.ts'
 import { advance, bytesOf, type Pending, type RunState, stamp } from './advance.ts'
 import { createHealth, HEALTHY, storageFull, unavailable } from './health.ts'
 import { migratePostgres } from './postgres-schema.ts'

@@ -18,6 +18,7 @@ import {
 	StoreUnavailableError,
 } from '../errors.ts'
 import type { StoredEvent, StreamKind } from '../events.ts'
+import { eachFrame, nextFrame, skipFrames } from '../sse.ts'
 import { advance, bytesOf, follow, isWorkflowRun, NEW_RUN, type Pending, stamp } from './advance.ts'
 import {
 	addPlace,
@@ -26,7 +27,7 @@ import {
 	type ChunkRow,
 	openChunkIndex,
 } from './chunk-index.ts'
-import { asBuffer, eachEvent, nextFrame, skipFrames, toChunks } from './chunks.ts'
+import { toChunks } from './chunks.ts'
 import { createHealth, HEALTHY, storageFull, unavailable } from './health.ts'
 import { createRecency } from './recency.ts'
 import { checkOwnership, migrate } from './schema.ts'
@@ -305,7 +306,7 @@ export function openSqliteStore(
 		// Retention writes a stream's row as it is, so the row may hold some of these already.
 		if (c.last_id <= row.lastId) continue
 		const r = row
-		eachEvent(c.frames, c.first_id, Math.max(c.first_id, row.lastId + 1), c.last_id, (id, event) =>
+		eachFrame(c.frames, c.first_id, Math.max(c.first_id, row.lastId + 1), c.last_id, (id, event) =>
 			follow(r, id, event),
 		)
 		row.updatedAt = c.created_at
@@ -630,7 +631,7 @@ export function openSqliteStore(
 			if (from >= to) return out
 			for (const c of index.after(row.key, from)) {
 				const seq = firstSeq(c) - c.first_id
-				eachEvent(
+				eachFrame(
 					c.frames,
 					c.first_id,
 					Math.max(from + 1, c.first_id),
@@ -668,7 +669,7 @@ export function openSqliteStore(
 				// A row too large for what is left of the block waits for the next block rather than be
 				// cut: cut rows are read twice and skipped through frame by frame.
 				if (bytes > 0 && c.first_id === lastId + 1 && bytes + c.frames.byteLength > maxBytes) break
-				const frames = asBuffer(c.frames)
+				const frames = c.frames
 				const start = skipFrames(frames, 0, lastId + 1 - c.first_id)
 				let end = start
 				if (stop === c.last_id && bytes + frames.byteLength - start <= maxBytes) {
@@ -703,7 +704,7 @@ export function openSqliteStore(
 				const seq = firstSeq(c) - c.first_id
 				const fromId = c.first_id + Math.max(0, afterSeq + 1 - firstSeq(c))
 				const toId = Math.min(c.last_id, fromId + (limit - out.length) - 1)
-				eachEvent(c.frames, c.first_id, fromId, toId, (id, event, data) =>
+				eachFrame(c.frames, c.first_id, fromId, toId, (id, event, data) =>
 					out.push({ id, seq: seq + id, event, data, createdAt: c.created_at, stream: c.name }),
 				)
 				if (out.length >= limit) break
@@ -812,7 +813,7 @@ export function openSqliteStore(
 						? q.chunkForTrim.get(straddling.lastSeq)
 						: q.chunkAt.get(row.key, to)
 					if (cut && cut.first_id <= to) {
-						const frames = asBuffer(cut.frames)
+						const frames = cut.frames
 						q.trimChunk.run(
 							to + 1,
 							cut.last_end !== null && cut.last_end > to ? cut.last_end : null,

@@ -1,8 +1,15 @@
-import { encodeEvent } from '../events.ts'
 import type { Metrics } from '../metrics.ts'
+import {
+	concatBytes,
+	encodeEvent,
+	encodeRetry,
+	encodeUnnumbered,
+	feedData,
+	HEARTBEAT,
+	toBytes,
+} from '../sse.ts'
 import type { FeedEvent, Store } from '../store/store.ts'
-import { FEED, type Frame, feedData, feedMessage, type Hub } from './hub.ts'
-import { concatBytes, encodeRetry, encodeUnnumbered, HEARTBEAT, toBytes } from './sse.ts'
+import { FEED, type Frame, feedMessage, type Hub } from './hub.ts'
 import { CHUNK_BYTES, enter, READ_BATCH } from './subscription.ts'
 
 export interface FeedOptions {

@@ -1,6 +1,6 @@
-import { encodeEvent, isTerminal } from '../events.ts'
+import { isTerminal } from '../events.ts'
+import { encodeEvent, feedData, toBytes } from '../sse.ts'
 import type { Store } from '../store/store.ts'
-import { toBytes } from './sse.ts'
 
 /** Recent events of a stream, encoded once and shared by every subscriber at the head. */
 export const DEFAULT_TAIL_EVENTS = 1024
@@ -28,10 +28,6 @@ export interface Frame {
 
 /** The channel of the dashboard feed: every stream, numbered by the global cursor. */
 export const FEED = '*'
-
-/** The feed's `data:`, `{"stream", "id", "data"}`, spliced from JSON text without parsing it. */
-export const feedData = (stream: string, id: number, data: string) =>
-	`{"stream":${JSON.stringify(stream)},"id":${id},"data":${data}}`
 
 /** The feed's WebSocket message, `{"cursor", "stream", "id", "event", "data"}`. */
 export const feedMessage = (seq: number, stream: string, id: number, event: string, data: string) =>

@@ -1,8 +1,8 @@
 import type { Metrics } from '../metrics.ts'
+import { concatBytes, encodeRetry, encodeUnnumbered, HEARTBEAT, toBytes } from '../sse.ts'
 import { CHUNK_ROW_BYTES } from '../store/chunks.ts'
 import type { Store } from '../store/store.ts'
 import type { Hub, Reader } from './hub.ts'
-import { concatBytes, encodeRetry, encodeUnnumbered, HEARTBEAT, toBytes } from './sse.ts'
 
 /**
  * Events per store read of a subscriber behind the shared tail. Large reads make a replay fast

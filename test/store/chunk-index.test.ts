@@ -2,7 +2,7 @@ import { Database } from 'bun:sqlite'
 import { describe, expect, it } from 'bun:test'
 import { join } from 'node:path'
 import { InsufficientStorageError } from '../../src/errors.ts'
-import { encodeEvent } from '../../src/events.ts'
+import { encodeEvent } from '../../src/sse.ts'
 import { openSqliteStore } from '../../src/store/sqlite.ts'
 import { tempDir } from '../helpers.ts'
 

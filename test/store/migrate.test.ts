@@ -1,7 +1,7 @@
 import { Database } from 'bun:sqlite'
 import { describe, expect, it } from 'bun:test'
 import { join } from 'node:path'
-import { encodeEvent } from '../../src/events.ts'
+import { encodeEvent } from '../../src/sse.ts'
 import { APPLICATION_ID, MIGRATIONS } from '../../src/store/schema.ts'
 import { openSqliteStore } from '../../src/store/sqlite.ts'
 import { tempDir } from '../helpers.ts'
