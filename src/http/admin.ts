@@ -2,34 +2,27 @@ import { randomUUID } from 'node:crypto'
 import { type FileHandle, open, rm } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { Elysia } from 'elysia'
-import type { Grant } from '../auth/tokens.ts'
-import { ForbiddenError } from '../errors.ts'
+import { authPlugin } from './auth.ts'
 import type { AppDeps } from './deps.ts'
 import { json } from './respond.ts'
 
 /** `/api/admin/*`: pruning now, and an online backup. Admin tokens only. */
 export function adminRoutes({ config, guard, retention, store }: AppDeps) {
-	const admin = (request: Request): Grant => {
-		const grant = guard.authenticate({ authorization: request.headers.get('authorization') })
-		if (!grant.scopes.has('admin')) throw new ForbiddenError('this needs the "admin" scope')
-		return grant
-	}
 	return new Elysia({ name: 'admin' })
+		.use(authPlugin(guard))
 		.post(
 			'/api/admin/prune',
 			async ({ request, server }) => {
-				admin(request)
 				// A prune of many streams can take longer than the idle timeout of plain requests,
 				// which would cut the answer off while the server is still working on it.
 				server?.timeout(request, 0)
 				return json(200, await retention.prune())
 			},
-			{ parse: 'none' },
+			{ parse: 'none', auth: { scope: 'admin' } },
 		)
 		.post(
 			'/api/admin/backup',
-			async ({ request }) => {
-				admin(request)
+			async () => {
 				// A consistent copy beside the database (same disk), sent from disk: the handle opened
 				// before the unlink below keeps the copy readable, and the body closes it when done.
 				const copy = join(dirname(config.db), `.backup-${randomUUID()}.db`)
@@ -45,7 +38,7 @@ export function adminRoutes({ config, guard, retention, store }: AppDeps) {
 					await rm(copy, { force: true })
 				}
 			},
-			{ parse: 'none' },
+			{ parse: 'none', auth: { scope: 'admin' } },
 		)
 }
 

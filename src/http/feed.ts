@@ -1,10 +1,10 @@
 import { Elysia } from 'elysia'
-import type { Guard } from '../auth/guard.ts'
-import { hasScope, mayAccess } from '../auth/tokens.ts'
-import { BadRequestError, CortexError, ForbiddenError } from '../errors.ts'
+import { type Grant, mayAccess } from '../auth/tokens.ts'
+import { BadRequestError, CortexError } from '../errors.ts'
 import { compilePattern, matchesAny, patternListFault } from '../patterns.ts'
 import { feedMessages, feedStart, followAll } from '../streams/feed.ts'
 import { CHUNK_BYTES } from '../streams/subscription.ts'
+import { authPlugin, credentialsOf, type RouteAuth } from './auth.ts'
 import type { AppDeps } from './deps.ts'
 import type { Lease } from './limits.ts'
 import { sseReply, sseResponses } from './sse-body.ts'
@@ -18,17 +18,7 @@ const SEND_BUFFER = CHUNK_BYTES
  * filter is made from the patterns and the `field` they came from, which a 400 names: the
  * `match` parameter, or a WebSocket message's `subscribe`.
  */
-function feedFilter(
-	guard: Guard,
-	request: Request,
-	queryToken: string | undefined,
-	match: unknown,
-) {
-	const grant = guard.authenticate({
-		authorization: request.headers.get('authorization'),
-		queryToken,
-	})
-	if (!hasScope(grant, 'read')) throw new ForbiddenError('the token has no "read" scope')
+function feedFilter(grant: Grant, match: unknown) {
 	const filter = (patterns: unknown = match, field = 'match') => {
 		const fault = patternListFault(patterns)
 		if (fault)
@@ -46,6 +36,9 @@ function feedFilter(
 
 // Bun's ServerWebSocket has it; Elysia's type for `ws.raw` predates it.
 const buffered = (raw: unknown) => (raw as { getBufferedAmount(): number }).getBufferedAmount()
+
+/** The feed's auth, over SSE and WebSocket: reading, the credential in the URL allowed. */
+const FEED_AUTH: RouteAuth = { scope: 'read', query: true }
 
 interface Subscription {
 	subscribe?: unknown
@@ -77,38 +70,39 @@ function refuse(
 export function feedRoutes({ config, store, hub, guard, limits, metrics, log }: AppDeps) {
 	const sockets = new WeakMap<object, Socket>()
 	return new Elysia({ name: 'feed' })
+		.use(authPlugin(guard))
 		.mapResponse(sseResponses(log))
-		.get('/api/streaming/events', async ({ request, query, set, server }) => {
-			const access = feedFilter(
-				guard,
-				request,
-				query.access_token,
-				new URL(request.url).searchParams.getAll('match'),
-			)
-			const wants = access.filter()
-			const { afterSeq, gap } = await feedStart(store, lastEventIdOf(request, query))
-			const lease = limits.admit(access.grant)
-			server?.timeout(request, 0)
-			Object.assign(set.headers, SSE_HEADERS)
-			const chunks = followAll(
-				hub,
-				store,
-				metrics,
-				{
-					afterSeq,
-					wants,
-					signal: AbortSignal.any([request.signal, lease.ended]),
-					gap,
-					// A client that stopped reading: a short idle timeout closes its connection.
-					drop: () => server?.timeout(request, 1),
-				},
-				config.retryMs,
-			)
-			return sseReply(request, chunks, lease)
-		})
+		.get(
+			'/api/streaming/events',
+			async ({ request, query, set, server, grant }) => {
+				const access = feedFilter(grant, new URL(request.url).searchParams.getAll('match'))
+				const wants = access.filter()
+				const { afterSeq, gap } = await feedStart(store, lastEventIdOf(request, query))
+				const lease = limits.admit(access.grant)
+				server?.timeout(request, 0)
+				Object.assign(set.headers, SSE_HEADERS)
+				const chunks = followAll(
+					hub,
+					store,
+					metrics,
+					{
+						afterSeq,
+						wants,
+						signal: AbortSignal.any([request.signal, lease.ended]),
+						gap,
+						// A client that stopped reading: a short idle timeout closes its connection.
+						drop: () => server?.timeout(request, 1),
+					},
+					config.retryMs,
+				)
+				return sseReply(request, chunks, lease)
+			},
+			{ auth: { ...FEED_AUTH } },
+		)
 		.ws('/api/ws', {
 			beforeHandle({ request, query }) {
-				const access = feedFilter(guard, request, query.access_token, [])
+				const grant = guard.check(credentialsOf(request, query, FEED_AUTH), FEED_AUTH)
+				const access = feedFilter(grant, [])
 				// A refusal is an HTTP answer while it still can be; the place is taken at `open`.
 				limits.check(access.grant)
 				sockets.set(request, { access })

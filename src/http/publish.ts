@@ -1,14 +1,21 @@
 import { type Context, Elysia } from 'elysia'
+import type { Grant } from '../auth/tokens.ts'
 import type { StreamKind } from '../events.ts'
 import { fingerprint, parseEvents, parseIdempotencyKey } from '../validate.ts'
+import { authPlugin } from './auth.ts'
 import { readJson } from './body.ts'
 import { type AppDeps, streamOf } from './deps.ts'
 import { JSON_TYPE } from './respond.ts'
 
 /** `POST /api/agents/:name/events` and `POST /api/workflows/:id/events`. */
 export function publishRoutes({ config, store, guard, metrics }: AppDeps) {
-	async function publish(kind: StreamKind, name: string, request: Request, set: Context['set']) {
-		const grant = guard.authenticate({ authorization: request.headers.get('authorization') })
+	async function publish(
+		kind: StreamKind,
+		name: string,
+		request: Request,
+		set: Context['set'],
+		grant: Grant,
+	) {
 		const stream = streamOf(kind, name)
 		guard.authorize(grant, 'publish', stream)
 		const key = parseIdempotencyKey(request.headers.get('idempotency-key'))
@@ -28,18 +35,15 @@ export function publishRoutes({ config, store, guard, metrics }: AppDeps) {
 	}
 
 	return new Elysia({ name: 'publish' })
+		.use(authPlugin(guard))
 		.post(
 			'/api/agents/:name/events',
-			({ params, request, set }) => publish('agents', params.name, request, set),
-			{
-				parse: 'none',
-			},
+			({ params, request, set, grant }) => publish('agents', params.name, request, set, grant),
+			{ parse: 'none', auth: { scope: 'publish' } },
 		)
 		.post(
 			'/api/workflows/:id/events',
-			({ params, request, set }) => publish('workflows', params.id, request, set),
-			{
-				parse: 'none',
-			},
+			({ params, request, set, grant }) => publish('workflows', params.id, request, set, grant),
+			{ parse: 'none', auth: { scope: 'publish' } },
 		)
 }

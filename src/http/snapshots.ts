@@ -1,10 +1,11 @@
 import { Elysia } from 'elysia'
-import { hasScope, mayAccess } from '../auth/tokens.ts'
-import { BadRequestError, ForbiddenError, NotFoundError } from '../errors.ts'
+import { type Grant, mayAccess } from '../auth/tokens.ts'
+import { BadRequestError, NotFoundError } from '../errors.ts'
 import type { StreamKind } from '../events.ts'
 import type { RunStatus } from '../store/store.ts'
 import type { AgentState, WorkflowState } from '../streams/status.ts'
 import { parseEventId } from '../validate.ts'
+import { authPlugin } from './auth.ts'
 import { type AppDeps, streamOf } from './deps.ts'
 import { json } from './respond.ts'
 
@@ -48,20 +49,11 @@ function listRow(item: AgentState | WorkflowState): string {
 
 /** First paint: snapshots folded from the log, and pages of past events. */
 export function snapshotRoutes({ store, guard, snapshots }: AppDeps) {
-	const authenticate = (request: Request) =>
-		guard.authenticate({ authorization: request.headers.get('authorization') })
-
 	/**
 	 * `GET /api/agents` and `/api/workflows`: a page of the streams the token may read, most
 	 * recently appended to first, filtered by status and name prefix, its body bounded.
 	 */
-	async function list(
-		kind: StreamKind,
-		request: Request,
-		query: Record<string, string | undefined>,
-	) {
-		const grant = authenticate(request)
-		if (!hasScope(grant, 'read')) throw new ForbiddenError('the token has no "read" scope')
+	async function list(kind: StreamKind, grant: Grant, query: Record<string, string | undefined>) {
 		const limit = pageLimit(query.limit)
 		const { status, prefix, page } = query
 		if (status !== undefined && !RUN_STATUSES.includes(status))
@@ -100,8 +92,7 @@ export function snapshotRoutes({ store, guard, snapshots }: AppDeps) {
 	}
 
 	/** The state of a stream the token may read; 404 otherwise, so existence does not leak. */
-	async function readable(kind: StreamKind, name: string, request: Request) {
-		const grant = authenticate(request)
+	async function readable(kind: StreamKind, name: string, grant: Grant) {
 		const stream = streamOf(kind, name)
 		const state = mayAccess(grant, 'read', stream) ? await store.state(stream) : undefined
 		if (!state)
@@ -109,17 +100,17 @@ export function snapshotRoutes({ store, guard, snapshots }: AppDeps) {
 		return state
 	}
 
-	async function one(kind: StreamKind, name: string, request: Request) {
-		return json(200, await snapshots.one(kind, await readable(kind, name, request)))
+	async function one(kind: StreamKind, name: string, grant: Grant) {
+		return json(200, await snapshots.one(kind, await readable(kind, name, grant)))
 	}
 
 	async function events(
 		kind: StreamKind,
 		name: string,
-		request: Request,
+		grant: Grant,
 		query: Record<string, string | undefined>,
 	) {
-		const state = await readable(kind, name, request)
+		const state = await readable(kind, name, grant)
 		const after = parseEventId('after', query.after) ?? 0
 		const limit = pageLimit(query.limit)
 		const page = await store.read(state.name, after, limit)
@@ -133,15 +124,25 @@ export function snapshotRoutes({ store, guard, snapshots }: AppDeps) {
 		return json(200, `{"events":[${items.join(',')}],"next":${next}}`)
 	}
 
+	// A list needs the read scope; a single stream answers 404 to any credential that may not
+	// read it, scope or pattern, so that its existence does not leak.
+	// Fresh options for each route: Elysia takes a macro's key out of the object it is given.
+	const listing = () => ({ auth: { scope: 'read' } }) as const
+	const reading = () => ({ auth: { scope: 'any' } }) as const
 	return new Elysia({ name: 'snapshots' })
-		.get('/api/agents', ({ request, query }) => list('agents', request, query))
-		.get('/api/workflows', ({ request, query }) => list('workflows', request, query))
-		.get('/api/agents/:name', ({ params, request }) => one('agents', params.name, request))
-		.get('/api/workflows/:id', ({ params, request }) => one('workflows', params.id, request))
-		.get('/api/agents/:name/events', ({ params, request, query }) =>
-			events('agents', params.name, request, query),
+		.use(authPlugin(guard))
+		.get('/api/agents', ({ grant, query }) => list('agents', grant, query), listing())
+		.get('/api/workflows', ({ grant, query }) => list('workflows', grant, query), listing())
+		.get('/api/agents/:name', ({ params, grant }) => one('agents', params.name, grant), reading())
+		.get('/api/workflows/:id', ({ params, grant }) => one('workflows', params.id, grant), reading())
+		.get(
+			'/api/agents/:name/events',
+			({ params, grant, query }) => events('agents', params.name, grant, query),
+			reading(),
 		)
-		.get('/api/workflows/:id/events', ({ params, request, query }) =>
-			events('workflows', params.id, request, query),
+		.get(
+			'/api/workflows/:id/events',
+			({ params, grant, query }) => events('workflows', params.id, grant, query),
+			reading(),
 		)
 }

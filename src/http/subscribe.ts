@@ -1,7 +1,9 @@
 import { Elysia } from 'elysia'
+import type { Grant } from '../auth/tokens.ts'
 import type { StreamKind } from '../events.ts'
 import { follow } from '../streams/subscription.ts'
 import { parseEventId } from '../validate.ts'
+import { authPlugin } from './auth.ts'
 import { type AppDeps, streamOf } from './deps.ts'
 import { sseReply, sseResponses } from './sse-body.ts'
 
@@ -28,12 +30,8 @@ export function subscribeRoutes({ config, store, hub, guard, limits, metrics, lo
 		query: Record<string, string | undefined>,
 		set: { headers: Record<string, string | number> },
 		server: { timeout(request: Request, seconds: number): void } | null,
+		grant: Grant,
 	) {
-		// EventSource cannot set headers, so these routes alone also take ?access_token=.
-		const grant = guard.authenticate({
-			authorization: request.headers.get('authorization'),
-			queryToken: query.access_token,
-		})
 		const stream = streamOf(kind, name)
 		guard.authorize(grant, 'read', stream)
 		const lastEventId = lastEventIdOf(request, query)
@@ -65,12 +63,22 @@ export function subscribeRoutes({ config, store, hub, guard, limits, metrics, lo
 		return sseReply(request, chunks, lease)
 	}
 
+	// EventSource cannot set headers, so these routes (and the feed) also take ?access_token=.
+	// Fresh options for each route: Elysia takes a macro's key out of the object it is given.
+	const auth = () => ({ auth: { scope: 'read', query: true } }) as const
 	return new Elysia({ name: 'subscribe' })
+		.use(authPlugin(guard))
 		.mapResponse(sseResponses(log))
-		.get('/api/streaming/agents/:name/stream', ({ params, request, query, set, server }) =>
-			subscribe('agents', params.name, request, query, set, server),
+		.get(
+			'/api/streaming/agents/:name/stream',
+			({ params, request, query, set, server, grant }) =>
+				subscribe('agents', params.name, request, query, set, server, grant),
+			auth(),
 		)
-		.get('/api/streaming/workflows/:id/stream', ({ params, request, query, set, server }) =>
-			subscribe('workflows', params.id, request, query, set, server),
+		.get(
+			'/api/streaming/workflows/:id/stream',
+			({ params, request, query, set, server, grant }) =>
+				subscribe('workflows', params.id, request, query, set, server, grant),
+			auth(),
 		)
 }

@@ -4,6 +4,7 @@ import { hasScope } from '../auth/tokens.ts'
 import { isTokenText, SCOPES } from '../config.ts'
 import { BadRequestError, ForbiddenError } from '../errors.ts'
 import { patternListFault } from '../patterns.ts'
+import { authPlugin } from './auth.ts'
 import { readJson } from './body.ts'
 import type { AppDeps } from './deps.ts'
 import { json } from './respond.ts'
@@ -16,24 +17,22 @@ const DEFAULT_TTL_S = 3600
  */
 export function ticketRoutes({ guard, tickets }: AppDeps) {
 	return new Elysia({ name: 'tickets' })
-		.get('/api/whoami', ({ request }) => {
-			const grant = guard.authenticate({ authorization: request.headers.get('authorization') })
-			return json(200, {
-				kind: grant.ticket ? 'ticket' : 'token',
-				// Spelled out: `admin` is every scope, which a client should not have to know.
-				scopes: SCOPES.filter((s) => hasScope(grant, s)),
-				streams: grant.streams,
-				expiresAt: grant.expiresAt === undefined ? null : new Date(grant.expiresAt).toISOString(),
-			})
-		})
+		.use(authPlugin(guard))
+		.get(
+			'/api/whoami',
+			({ grant }) =>
+				json(200, {
+					kind: grant.ticket ? 'ticket' : 'token',
+					// Spelled out: `admin` is every scope, which a client should not have to know.
+					scopes: SCOPES.filter((s) => hasScope(grant, s)),
+					streams: grant.streams,
+					expiresAt: grant.expiresAt === undefined ? null : new Date(grant.expiresAt).toISOString(),
+				}),
+			{ auth: { scope: 'any' } },
+		)
 		.post(
 			'/api/tickets',
-			async ({ request }) => {
-				const grant = guard.authenticate({ authorization: request.headers.get('authorization') })
-				if (!hasScope(grant, 'read') || grant.ticket)
-					throw new ForbiddenError(
-						'a ticket is made from a token with the "read" scope, not from a ticket',
-					)
+			async ({ request, grant }) => {
 				const body = (await readJson(request, 64 * 1024)) as {
 					streams?: unknown
 					ttlSeconds?: unknown
@@ -72,6 +71,7 @@ export function ticketRoutes({ guard, tickets }: AppDeps) {
 					)
 				return json(201, issued)
 			},
-			{ parse: 'none' },
+			// A ticket is made from a token with the read scope, not from another ticket.
+			{ parse: 'none', auth: { scope: 'read', tickets: false } },
 		)
 }
