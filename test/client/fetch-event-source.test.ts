@@ -11,7 +11,7 @@ g.document ??= { hidden: false, addEventListener() {}, removeEventListener() {} 
 class RunEnded extends Error {}
 const TERMINAL = new Set(['complete', 'failed', 'cancelled'])
 
-/** The handlers the README shows: stop on 204 and after a terminal event, retry anything else. */
+/** The handlers docs/api.md shows: stop on 204 and after a terminal event, retry anything else. */
 function follow(
 	url: string,
 	token: string,
