@@ -18,9 +18,18 @@ describe('the compiled binary', () => {
 		expect(version.stdout.toString()).toBe(`${pkg.version}\n`)
 
 		await using server = await startServer({ command: [BINARY] })
-		// The dashboard page travels inside the binary.
-		const page = await (await fetch(server.url)).text()
+		// The dashboard page travels inside the binary, as the build bundled it: its script, from
+		// src/page/dashboard.ts, inline and allowed by its hash, so the browser runs it.
+		const res = await fetch(server.url)
+		const page = await res.text()
 		expect(page).toContain('<title>cortex-stream</title>')
+		expect(page).toBe(await Bun.file(join(ROOT, 'dist/page.html')).text())
+		const scripts = [...page.matchAll(/<script\b([^>]*)>([\s\S]*?)<\/script>/g)]
+		expect(scripts.map((m) => m[1])).toEqual([' type="module"'])
+		const script = scripts[0]?.[2] ?? ''
+		expect(script).toContain('/api/ws?access_token=')
+		const hash = new Bun.CryptoHasher('sha256').update(script).digest('base64')
+		expect(res.headers.get('content-security-policy')).toContain(`script-src 'sha256-${hash}';`)
 		await using stream = await openStream(server, 'agents/bin')
 		expect(
 			(await publish(server, 'agents/bin', { event: 'progress', data: { progress: 0.5 } })).status,

@@ -211,5 +211,10 @@ describe('the page without a browser', () => {
 		expect(res.headers.get('content-security-policy')).toContain("default-src 'none'")
 		const html = await res.text()
 		expect(html).not.toMatch(/https?:\/\//)
+		// src/page/dashboard.ts, bundled in as the one script, inline, and allowed by its hash.
+		const scripts = [...html.matchAll(/<script\b([^>]*)>([\s\S]*?)<\/script>/g)]
+		expect(scripts.map((m) => m[1])).toEqual([' type="module"'])
+		const hash = new Bun.CryptoHasher('sha256').update(scripts[0]?.[2] ?? '').digest('base64')
+		expect(res.headers.get('content-security-policy')).toContain(`script-src 'sha256-${hash}';`)
 	})
 })

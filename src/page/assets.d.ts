@@ -1,4 +1,6 @@
-// The page's files are imported as text (`with { type: 'text' }`) to be bundled into the binary.
+// bun-types makes an .html import the HTMLBundle that Bun.serve takes; imported `with { type:
+// 'text' }`, as the compiled binary imports the page `bun run build` bundled, it is the text.
+// TypeScript cannot tell the two apart by the attribute, so such an import is either.
 declare module '*.html' {
 	const text: string
 	export default text
