@@ -43,9 +43,10 @@ export class CortexRequestError extends Error {
 	}
 
 	static async from(res: Response, url = res.url || undefined): Promise<CortexRequestError> {
-		let body: { error?: { code?: string; message?: string; field?: string } } = {}
+		type ErrorBody = { error?: { code?: string; message?: string; field?: string } }
+		let body: ErrorBody = {}
 		try {
-			body = await res.json()
+			body = (await res.json()) as ErrorBody
 		} catch {}
 		return new CortexRequestError(
 			res.status,

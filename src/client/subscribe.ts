@@ -111,7 +111,7 @@ export async function* subscribe(
 			)
 			const decoder = new TextDecoder()
 			try {
-				for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+				for await (const chunk of res.body) {
 					parser.push(decoder.decode(chunk, { stream: true }))
 					while (queue.length > 0) {
 						const event = queue.shift() as StreamEvent | GapEvent
