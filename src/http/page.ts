@@ -2,10 +2,10 @@ import { createHash } from 'node:crypto'
 import { join } from 'node:path'
 import { Elysia } from 'elysia'
 
-/** The page's source: markup and style, and a `<script src>` of its TypeScript, src/page/dashboard.ts. */
+/** The page's source: markup, style, and a `<script src>` of its TypeScript, dashboard.ts. */
 const SOURCE = join(import.meta.dir, '../page/index.html')
 
-/** The page as served: one HTML document with its one script inline, and the headers that allow just that script. */
+/** The page as served: one HTML document, its one script inline, and headers that allow just it. */
 export interface Page {
 	html: string
 	headers: Record<string, string>
@@ -14,9 +14,16 @@ export interface Page {
 // The same bundler and options as `bun run build` uses on the command line for dist/page.html:
 // keep the two alike.
 async function bundle(): Promise<string> {
-	const build = await Bun.build({ entrypoints: [SOURCE], target: 'browser', compile: true })
+	const build = await Bun.build({
+		entrypoints: [SOURCE],
+		target: 'browser',
+		compile: true,
+		// Failing, the build's messages go in the error (the log shows its message, not these).
+		throw: false,
+	})
 	const [output] = build.outputs
-	if (!output) throw new Error(`bundling ${SOURCE} produced nothing`)
+	if (!build.success || !output)
+		throw new Error(`bundling ${SOURCE} failed:\n${build.logs.join('\n')}`)
 	return output.text()
 }
 
