@@ -1,25 +1,9 @@
 import { StreamEndedError } from '../errors.ts'
 import { isTerminal, type NewEvent } from '../events.ts'
 import { encodeEvent } from '../sse.ts'
-import type { AppendResult, EncodedEvent, Idempotency, RunStatus, StreamState } from './store.ts'
-
-/** An append waiting for the group commit that will carry it. */
-export interface Pending {
-	stream: string
-	events: NewEvent[]
-	idempotency?: Idempotency
-	resolve: (result: AppendResult) => void
-	reject: (error: Error) => void
-}
+import type { EncodedEvent, RunStatus, StreamState } from './store.ts'
 
 export type RunState = Pick<StreamState, 'lastId' | 'status' | 'executionStart'>
-
-/** About what the appends of `batch` take in the store: their data and their frames' framing. */
-export const bytesOf = (batch: Pending[]) => {
-	let bytes = 0
-	for (const req of batch) for (const e of req.events) bytes += e.data.length + e.event.length + 32
-	return bytes
-}
 
 export const isWorkflowRun = (stream: string) => stream.startsWith('workflows/')
 

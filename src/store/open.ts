@@ -1,6 +1,6 @@
 import { withFaultStatuses } from './faults.ts'
-import { isPostgresUrl, openPostgresStore } from './postgres.ts'
-import { openSqliteStore } from './sqlite.ts'
+import { isPostgresUrl, openPostgresStore } from './postgres/index.ts'
+import { openSqliteStore } from './sqlite/index.ts'
 import type { Store } from './store.ts'
 
 export interface StoreOptions {

@@ -5,6 +5,13 @@ export interface FeedEvent extends StoredEvent {
 	stream: string
 }
 
+/**
+ * The most a replay reads and sends at a time (one event goes whatever its size): what a
+ * subscriber that stops reading can hold. The SQLite engine keeps its chunk rows within it, so
+ * a replay reads each row once and whole.
+ */
+export const READ_BLOCK_BYTES = 32 * 1024
+
 /** The contract remembers an Idempotency-Key for 24 hours. */
 export const IDEMPOTENCY_TTL_MS = 24 * 3_600_000
 

@@ -1,7 +1,6 @@
 import type { Metrics } from '../metrics.ts'
 import { concatBytes, encodeRetry, encodeUnnumbered, HEARTBEAT, toBytes } from '../sse.ts'
-import { CHUNK_ROW_BYTES } from '../store/chunks.ts'
-import type { Store } from '../store/store.ts'
+import { READ_BLOCK_BYTES, type Store } from '../store/store.ts'
 import type { Hub, Reader } from './hub.ts'
 
 /**
@@ -12,10 +11,9 @@ import type { Hub, Reader } from './hub.ts'
 export const READ_BATCH = 4096
 /**
  * A chunk stops growing past this (one event always goes, however large), so a subscriber that
- * stops reading holds little: this chunk, and what of it the socket has not taken. As large as
- * a stored chunk row, so a replay reads each row once.
+ * stops reading holds little: this chunk, and what of it the socket has not taken.
  */
-export const CHUNK_BYTES = CHUNK_ROW_BYTES
+export const CHUNK_BYTES = READ_BLOCK_BYTES
 
 export interface FollowOptions {
 	/** Deliver every event with an id greater than this. */

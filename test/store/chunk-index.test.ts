@@ -3,7 +3,7 @@ import { describe, expect, it } from 'bun:test'
 import { join } from 'node:path'
 import { InsufficientStorageError } from '../../src/errors.ts'
 import { encodeEvent } from '../../src/sse.ts'
-import { openSqliteStore } from '../../src/store/sqlite.ts'
+import { openSqliteStore } from '../../src/store/sqlite/index.ts'
 import { tempDir } from '../helpers.ts'
 
 const decoder = new TextDecoder()

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'bun:test'
 import { SQL } from 'bun'
 import type { NewEvent } from '../../src/events.ts'
-import { openPostgresStore, redactUrl } from '../../src/store/postgres.ts'
+import { openPostgresStore, redactUrl } from '../../src/store/postgres/index.ts'
 import type { EncodedEvent, Store } from '../../src/store/store.ts'
 import { clusterForFile, runCli } from '../helpers.ts'
 

@@ -1,5 +1,5 @@
-import { isTerminal } from '../events.ts'
-import type { EncodedEvent } from './store.ts'
+import { isTerminal } from '../../events.ts'
+import { type EncodedEvent, READ_BLOCK_BYTES } from '../store.ts'
 
 /**
  * The SQLite engine keeps a stream's events in chunks: one row per append (or per CHUNK_ROW_BYTES of
@@ -13,7 +13,7 @@ import type { EncodedEvent } from './store.ts'
  * reads little more, and a replay that sends at most this much at a time (CHUNK_BYTES in
  * subscription.ts) can send whole rows as they are read.
  */
-export const CHUNK_ROW_BYTES = 32 * 1024
+export const CHUNK_ROW_BYTES = READ_BLOCK_BYTES
 
 export interface NewChunk {
 	firstId: number

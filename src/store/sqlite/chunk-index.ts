@@ -160,3 +160,5 @@ export function openChunkIndex(
 		},
 	}
 }
+
+export type ChunkIndex = ReturnType<typeof openChunkIndex>

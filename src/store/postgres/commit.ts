@@ -1,0 +1,194 @@
+import type { SQL } from 'bun'
+import { CortexError } from '../../errors.ts'
+import type { NewEvent } from '../../events.ts'
+import { advance, type RunState, stamp } from '../advance.ts'
+import { type GroupWriter, type Outcome, type RememberedKey, replay } from '../group-commit.ts'
+import { IDEMPOTENCY_TTL_MS } from '../store.ts'
+import type { StreamRow } from './read.ts'
+
+/**
+ * How a group of appends is written on Postgres: one transaction, whose COMMIT (with Postgres'
+ * default `synchronous_commit = on`) has reached the disk when it returns.
+ *
+ * Ids: the transaction locks its streams' rows (`SELECT ... FOR UPDATE`, in name order, so two
+ * instances never wait on each other in a cycle) and takes the ids after each `last_id`, so ids
+ * stay gapless and every stream commits in id order whichever instance writes. The global
+ * cursor (`seq`, for the feed) is taken the same way from one row, locked last, for the insert
+ * of the events and the COMMIT only. That lock makes every appending commit in the cluster wait
+ * for the one before it; a gapless cursor in commit order needs it: numbers from a sequence
+ * commit out of order, and a feed reader would pass one still in flight and never see it.
+ * `committed` is told the cursor after each commit that appended.
+ */
+export function createWriter(sql: SQL, committed: (seq: number) => void) {
+	let commits = 0
+	const write: GroupWriter = async (batch) => {
+		const now = Date.now()
+		const outcomes: Outcome[] = new Array(batch.length)
+		let committedSeq = 0
+		await sql.begin(async (tx) => {
+			const names = [...new Set(batch.map((r) => r.stream))].sort()
+			// Rows are created and locked in name order, so two instances never wait on each other
+			// in a cycle.
+			await tx`INSERT INTO cortex_streams (name, created_at, updated_at)
+				SELECT name, ${now}, ${now} FROM unnest(${sql.array(names, 'TEXT')}::text[]) AS name
+				ON CONFLICT (name) DO NOTHING`
+			const rows = new Map<string, { key: string; state: RunState }>()
+			for (const r of (await tx`SELECT key, name, last_id, status, execution_start FROM cortex_streams
+				WHERE name = ANY(${sql.array(names, 'TEXT')}::text[]) ORDER BY name FOR UPDATE`) as StreamRow[])
+				rows.set(r.name, {
+					key: r.key,
+					state: {
+						lastId: Number(r.last_id),
+						status: r.status,
+						executionStart: Number(r.execution_start),
+					},
+				})
+			const keyed = batch.filter((r) => r.idempotency)
+			const known = new Map<string, RememberedKey>()
+			if (keyed.length > 0)
+				for (const k of await tx`SELECT stream, key, fingerprint, first_id, count FROM cortex_idempotency_keys
+					WHERE (stream, key) IN (SELECT * FROM unnest(
+						${sql.array(
+							keyed.map((r) => rows.get(r.stream)?.key),
+							'INT8',
+						)}::bigint[], ${sql.array(
+							keyed.map((r) => r.idempotency?.key),
+							'TEXT',
+						)}::text[]))
+					AND created_at >= ${now - IDEMPOTENCY_TTL_MS}`)
+					known.set(`${k.stream}\n${k.key}`, {
+						fingerprint: k.fingerprint,
+						firstId: Number(k.first_id),
+						count: Number(k.count),
+					})
+
+			// Decide every request first; the global cursor is locked only once there is something
+			// to write, and held for as short a time as possible.
+			const accepted: Array<{ index: number; key: string; events: NewEvent[]; firstId: number }> =
+				[]
+			const states = new Map<string, RunState>()
+			for (const [i, req] of batch.entries()) {
+				const row = rows.get(req.stream) as { key: string; state: RunState }
+				const state = states.get(req.stream) ?? row.state
+				try {
+					const keyId = req.idempotency && `${row.key}\n${req.idempotency.key}`
+					const hit = keyId && known.get(keyId)
+					if (hit && req.idempotency) {
+						outcomes[i] = { result: replay(req.idempotency, hit) }
+						continue
+					}
+					const next = advance(req.stream, state, req.events)
+					accepted.push({
+						index: i,
+						key: row.key,
+						events: req.events,
+						firstId: state.lastId + 1,
+					})
+					states.set(req.stream, next)
+					if (keyId && req.idempotency)
+						known.set(keyId, {
+							fingerprint: req.idempotency.fingerprint,
+							firstId: state.lastId + 1,
+							count: req.events.length,
+						})
+				} catch (error) {
+					if (!(error instanceof CortexError)) throw error
+					outcomes[i] = { error }
+				}
+			}
+			if (accepted.length === 0) return
+
+			const touched = [...states]
+			await tx`UPDATE cortex_streams s SET last_id = v.last_id, status = v.status,
+				execution_start = v.execution_start, updated_at = ${now}
+				FROM unnest(
+					${sql.array(
+						touched.map(([name]) => rows.get(name)?.key),
+						'INT8',
+					)}::bigint[], ${sql.array(
+						touched.map(([, s]) => s.lastId),
+						'INT8',
+					)}::bigint[],
+					${sql.array(
+						touched.map(([, s]) => s.status),
+						'TEXT',
+					)}::text[], ${sql.array(
+						touched.map(([, s]) => s.executionStart),
+						'INT8',
+					)}::bigint[]
+				) AS v(key, last_id, status, execution_start)
+				WHERE s.key = v.key`
+			const remember = accepted.filter((a) => batch[a.index].idempotency)
+			if (remember.length > 0)
+				await tx`INSERT INTO cortex_idempotency_keys (stream, key, fingerprint, first_id, count, created_at)
+					SELECT stream, key, fingerprint, first_id, count, ${now} FROM unnest(
+						${sql.array(
+							remember.map((a) => a.key),
+							'INT8',
+						)}::bigint[],
+						${sql.array(
+							remember.map((a) => batch[a.index].idempotency?.key),
+							'TEXT',
+						)}::text[],
+						${sql.array(
+							remember.map((a) => batch[a.index].idempotency?.fingerprint),
+							'TEXT',
+						)}::text[],
+						${sql.array(
+							remember.map((a) => a.firstId),
+							'INT8',
+						)}::bigint[],
+						${sql.array(
+							remember.map((a) => a.events.length),
+							'INT4',
+						)}::integer[]
+					) AS k(stream, key, fingerprint, first_id, count)
+					ON CONFLICT (stream, key) DO UPDATE SET fingerprint = excluded.fingerprint,
+						first_id = excluded.first_id, count = excluded.count, created_at = excluded.created_at`
+			// Last, the global cursor: its row lock orders every appending commit in the cluster, so it
+			// is held only for the insert of the events and the COMMIT.
+			const total = accepted.reduce((n, a) => n + a.events.length, 0)
+			const [{ value }] = await tx`UPDATE cortex_meta SET value = value + ${total}
+				WHERE key = 'last_seq' RETURNING value`
+			let seq = Number(value) - total
+			const cols = {
+				stream: [] as string[],
+				id: [] as number[],
+				seq: [] as number[],
+				type: [] as string[],
+				data: [] as string[],
+			}
+			for (const a of accepted) {
+				const stored = stamp(a.events, a.firstId, seq + 1, now)
+				seq += stored.length
+				outcomes[a.index] = {
+					result: { ids: stored.map((e) => e.id), replayed: false },
+					stored,
+				}
+				for (const e of stored) {
+					cols.stream.push(a.key)
+					cols.id.push(e.id)
+					cols.seq.push(e.seq)
+					cols.type.push(e.event)
+					cols.data.push(e.data)
+				}
+			}
+			committedSeq = seq
+			await tx`INSERT INTO cortex_events (stream, id, seq, type, data, created_at)
+				SELECT stream, id, seq, type, data, ${now} FROM unnest(
+					${sql.array(cols.stream, 'INT8')}::bigint[], ${sql.array(cols.id, 'INT8')}::bigint[],
+					${sql.array(cols.seq, 'INT8')}::bigint[], ${sql.array(cols.type, 'TEXT')}::text[],
+					${sql.array(cols.data, 'TEXT')}::text[]) AS e(stream, id, seq, type, data)`
+		})
+		commits++
+		if (committedSeq > 0) committed(committedSeq)
+		return outcomes
+	}
+	return {
+		write,
+		/** Transactions committed so far. */
+		get commits() {
+			return commits
+		},
+	}
+}

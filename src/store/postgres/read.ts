@@ -1,0 +1,203 @@
+import type { SQL } from 'bun'
+import { BadRequestError } from '../../errors.ts'
+import type { StoredEvent } from '../../events.ts'
+import { encodeEvent } from '../../sse.ts'
+import type { FeedEvent, RunStatus, Store, StreamState } from '../store.ts'
+
+/** Rows per query of a list page, which keeps only the streams the token may read. */
+const PAGE_BATCH = 256
+/** Rows per query of a replay. */
+const FRAMES_PAGE = 1024
+const PRUNE_BATCH = 1000
+
+const encoder = new TextEncoder()
+
+/** A row of cortex_streams (bigints come as text). */
+export interface StreamRow {
+	key: string
+	name: string
+	last_id: string
+	status: RunStatus
+	execution_start: string
+	first_id: string
+	created_at: string
+	updated_at: string
+	snapshot: string | null
+}
+
+const toState = (r: StreamRow): StreamState => ({
+	name: r.name,
+	lastId: Number(r.last_id),
+	status: r.status,
+	executionStart: Number(r.execution_start),
+	firstId: Number(r.first_id),
+	createdAt: Number(r.created_at),
+	updatedAt: Number(r.updated_at),
+	...(r.snapshot !== null && { snapshot: r.snapshot }),
+})
+
+interface EventRow {
+	id: string
+	seq: string
+	type: string
+	data: string
+	created_at: string
+	name?: string
+}
+
+const toEvent = (r: EventRow): StoredEvent => ({
+	id: Number(r.id),
+	seq: Number(r.seq),
+	event: r.type,
+	data: r.data,
+	createdAt: Number(r.created_at),
+})
+
+/** Where a list page starts, as `next` says: the last stream's update time and key. */
+function parsePage(page: string | undefined): [number, number] | undefined {
+	if (page === undefined) return undefined
+	const match = /^([0-9]{1,15})\.([0-9]{1,15})$/.exec(page)
+	if (!match) throw new BadRequestError('page must be the "next" of the page before', 'page')
+	return [Number(match[1]), Number(match[2])]
+}
+
+type Reads = Pick<
+	Store,
+	| 'read'
+	| 'readFrames'
+	| 'readAll'
+	| 'cursor'
+	| 'state'
+	| 'list'
+	| 'keptAfter'
+	| 'prunable'
+	| 'prune'
+>
+
+/** The reads of the Postgres engine, and retention: every one a query of the shared database. */
+export function createReads(sql: SQL): Reads {
+	async function readRows(stream: string, afterId: number, limit: number) {
+		return (await sql`SELECT id, seq, type, data, created_at FROM cortex_events
+			WHERE stream = (SELECT key FROM cortex_streams WHERE name = ${stream}) AND id > ${afterId}
+			ORDER BY id LIMIT ${limit}`) as EventRow[]
+	}
+
+	return {
+		async read(stream, afterId, limit) {
+			return (await readRows(stream, afterId, limit)).map(toEvent)
+		},
+
+		async readFrames(stream, afterId, limit, maxBytes) {
+			const frames: Uint8Array[] = []
+			let bytes = 0
+			let lastId = afterId
+			// In pages, so a stream of large events is not read far past `maxBytes`.
+			while (frames.length < limit) {
+				const page = Math.min(FRAMES_PAGE, limit - frames.length)
+				const rows = await readRows(stream, lastId, page)
+				for (const r of rows) {
+					const id = Number(r.id)
+					const frame = encoder.encode(encodeEvent(id, r.type, r.data))
+					if (frames.length > 0 && bytes + frame.byteLength > maxBytes)
+						return { lastId, count: frames.length, bytes: Buffer.concat(frames) }
+					frames.push(frame)
+					bytes += frame.byteLength
+					lastId = id
+				}
+				if (rows.length < page) break
+			}
+			if (frames.length === 0) return undefined
+			return { lastId, count: frames.length, bytes: Buffer.concat(frames) }
+		},
+
+		async readAll(afterSeq, limit): Promise<FeedEvent[]> {
+			const rows = (await sql`SELECT e.id, e.seq, e.type, e.data, e.created_at, s.name
+				FROM cortex_events e JOIN cortex_streams s ON s.key = e.stream
+				WHERE e.seq > ${afterSeq} ORDER BY e.seq LIMIT ${limit}`) as Required<EventRow>[]
+			return rows.map((r) => ({ ...toEvent(r), stream: r.name }))
+		},
+
+		async cursor() {
+			return Number((await sql`SELECT value FROM cortex_meta WHERE key = 'last_seq'`)[0].value)
+		},
+
+		async state(stream) {
+			// A row without events is one a refused first append created: no stream yet.
+			const [row] =
+				(await sql`SELECT * FROM cortex_streams WHERE name = ${stream} AND last_id > 0`) as StreamRow[]
+			return row && toState(row)
+		},
+
+		async list(kind, { limit, page, status, prefix = '', where }) {
+			let from = parsePage(page)
+			const start = `${kind}/${prefix}`
+			const found: StreamRow[] = []
+			let cursor: number | undefined
+			// In batches, until the page is full of streams `where` takes. The cursor is read by the
+			// first statement: every row read after it is at least as new.
+			for (;;) {
+				const rows = (await sql`SELECT m.value AS cursor, s.* FROM cortex_meta m
+					LEFT JOIN LATERAL (SELECT * FROM cortex_streams s
+						WHERE starts_with(s.name, ${start}) AND s.last_id > 0
+						AND (${status ?? null}::text IS NULL OR s.status = ${status ?? null}::text)
+						AND (${from?.[0] ?? null}::bigint IS NULL
+							OR (s.updated_at, s.key) < (${from?.[0] ?? null}::bigint, ${from?.[1] ?? null}::bigint))
+						ORDER BY s.updated_at DESC, s.key DESC LIMIT ${PAGE_BATCH}) s ON true
+					WHERE m.key = 'last_seq'`) as Array<StreamRow & { cursor: string }>
+				cursor ??= Number(rows[0]?.cursor ?? 0)
+				const batch = rows.filter((r) => r.name !== null)
+				for (const r of batch) if (found.length <= limit && where(r.name)) found.push(r)
+				if (found.length > limit || batch.length < PAGE_BATCH) break
+				const last = batch[batch.length - 1]
+				from = [Number(last.updated_at), Number(last.key)]
+			}
+			const more = found.length > limit
+			if (more) found.pop()
+			return {
+				states: found.map(toState),
+				resume: found.map((r) => `${r.updated_at}.${r.key}`),
+				more,
+				cursor,
+			}
+		},
+
+		async keptAfter(afterSeq) {
+			const [row] =
+				await sql`SELECT seq, created_at FROM cortex_events WHERE seq > ${afterSeq} ORDER BY seq LIMIT 1`
+			return row ? { seq: Number(row.seq), createdAt: Number(row.created_at) } : undefined
+		},
+
+		async prunable(cutoff) {
+			const rows = await sql`SELECT s.name, CASE
+					WHEN s.name LIKE 'workflows/%' THEN
+						CASE WHEN s.status <> 'running' AND s.updated_at < ${cutoff} THEN s.last_id END
+					ELSE (SELECT max(e.id) FROM cortex_events e WHERE e.stream = s.key AND e.id >= s.first_id
+						AND e.created_at < ${cutoff} AND e.type IN ('complete', 'failed', 'cancelled'))
+				END AS up_to
+				FROM cortex_streams s WHERE s.first_id <= s.last_id`
+			return (rows as Array<{ name: string; up_to: string | null }>)
+				.filter((r) => r.up_to !== null)
+				.map((r) => ({ stream: r.name, upToId: Number(r.up_to) }))
+		},
+
+		async prune(stream, upToId, snapshot) {
+			let dropped = 0
+			for (;;) {
+				// Small transactions under the stream's row lock: another instance pruning the same
+				// stream waits, then sees how far this one got.
+				const done = await sql.begin(async (tx) => {
+					const [row] =
+						await tx`SELECT key, first_id FROM cortex_streams WHERE name = ${stream} FOR UPDATE`
+					if (!row || Number(row.first_id) > upToId) return undefined
+					const from = Number(row.first_id)
+					const to = Math.min(upToId, from + PRUNE_BATCH - 1)
+					await tx`DELETE FROM cortex_events WHERE stream = ${row.key} AND id >= ${from} AND id <= ${to}`
+					await tx`UPDATE cortex_streams SET first_id = ${to + 1}, snapshot = ${snapshot} WHERE key = ${row.key}`
+					return to - from + 1
+				})
+				if (done === undefined) return dropped
+				dropped += done
+			}
+		},
+	}
+}
