@@ -2,8 +2,8 @@ import { Database } from 'bun:sqlite'
 import { describe, expect, it } from 'bun:test'
 import { join } from 'node:path'
 import { encodeEvent } from '../../src/sse.ts'
-import { APPLICATION_ID, MIGRATIONS } from '../../src/store/schema.ts'
-import { openSqliteStore } from '../../src/store/sqlite.ts'
+import { openSqliteStore } from '../../src/store/sqlite/index.ts'
+import { APPLICATION_ID, MIGRATIONS } from '../../src/store/sqlite/schema.ts'
 import { tempDir } from '../helpers.ts'
 
 const decoder = new TextDecoder()
@@ -57,6 +57,46 @@ describe('sqlite migrations', () => {
 			expect(await store.prunable(Date.now() + 60_000)).toEqual([{ stream: 'agents/a', upToId: 3 }])
 		} finally {
 			await store.close()
+		}
+	})
+
+	it('gives the file a read-only events view that shows the log one row per event', async () => {
+		using dir = tempDir()
+		const path = join(dir.path, 'view.db')
+		const store = openSqliteStore(path)
+		const x = [
+			{ event: 'progress', data: '{"message":"line\\nbreak, naïve 日本 🚀"}' },
+			{ event: 'complete', data: '{"result":{"data: ":[1,2]}}' },
+		]
+		await store.append('agents/x', x)
+		await store.append('agents/y', [{ event: 'tool_call', data: '{}' }])
+		await store.append('agents/x', [{ event: 'progress', data: '{"n":3}' }])
+		// Pruned events leave the view with their chunks.
+		await store.append('workflows/w', [
+			{ event: 'step_start', data: '{"stepId":"s"}' },
+			{ event: 'complete', data: '{}' },
+		])
+		await store.prune('workflows/w', 2, '{}')
+		await store.close()
+		const db = new Database(path, { readonly: true })
+		try {
+			const rows = db
+				.query("SELECT id, type, data FROM events WHERE stream = 'agents/x' ORDER BY id")
+				.all()
+			expect(rows).toEqual([
+				{ id: 1, type: x[0].event, data: x[0].data },
+				{ id: 2, type: x[1].event, data: x[1].data },
+				{ id: 3, type: 'progress', data: '{"n":3}' },
+			])
+			expect(
+				db.query('SELECT stream, count(*) AS n FROM events GROUP BY stream ORDER BY stream').all(),
+			).toEqual([
+				{ stream: 'agents/x', n: 3 },
+				{ stream: 'agents/y', n: 1 },
+			])
+			expect(() => db.exec("DELETE FROM events WHERE stream = 'agents/x'")).toThrow()
+		} finally {
+			db.close()
 		}
 	})
 })

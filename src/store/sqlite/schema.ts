@@ -1,0 +1,174 @@
+import type { Database } from 'bun:sqlite'
+
+/** 'CSTR': marks a file as ours, so the server never writes into someone else's database. */
+export const APPLICATION_ID = 0x43535452
+
+/**
+ * Forward migrations; `PRAGMA user_version` holds how many have run. Append only: a released
+ * migration is never edited, a change of schema is a new entry.
+ */
+export const MIGRATIONS: string[] = [
+	`
+	CREATE TABLE streams (
+		key INTEGER PRIMARY KEY,
+		name TEXT NOT NULL UNIQUE,
+		last_id INTEGER NOT NULL,
+		status TEXT NOT NULL,
+		execution_start INTEGER NOT NULL,
+		first_id INTEGER NOT NULL DEFAULT 1,
+		created_at INTEGER NOT NULL,
+		updated_at INTEGER NOT NULL
+	);
+	-- Clustered on (stream, id): a replay is one sequential range scan.
+	CREATE TABLE events (
+		stream INTEGER NOT NULL,
+		id INTEGER NOT NULL,
+		seq INTEGER NOT NULL,
+		type TEXT NOT NULL,
+		data TEXT NOT NULL,
+		created_at INTEGER NOT NULL,
+		PRIMARY KEY (stream, id)
+	) WITHOUT ROWID;
+	CREATE UNIQUE INDEX events_by_seq ON events (seq);
+	CREATE TABLE idempotency_keys (
+		stream INTEGER NOT NULL,
+		key TEXT NOT NULL,
+		fingerprint TEXT NOT NULL,
+		first_id INTEGER NOT NULL,
+		count INTEGER NOT NULL,
+		created_at INTEGER NOT NULL,
+		PRIMARY KEY (stream, key)
+	) WITHOUT ROWID;
+	CREATE INDEX idempotency_keys_by_age ON idempotency_keys (created_at);
+	-- last_seq survives pruning, so the global cursor never goes back.
+	CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+	INSERT INTO meta (key, value) VALUES ('last_seq', 0);
+	`,
+	// Secrets shared by every server on this store, such as the key that signs tickets.
+	`
+	CREATE TABLE secrets (name TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;
+	`,
+	// Retention: the final snapshot of a stream whose events were pruned stays readable.
+	`
+	ALTER TABLE streams ADD COLUMN snapshot TEXT;
+	`,
+	// Each event's SSE frame (encodeEvent), so a replay copies stored bytes instead of encoding
+	// every event. `data` is then the frame's middle part (DATA in sqlite.ts), not stored twice.
+	`
+	ALTER TABLE events ADD COLUMN frame BLOB NOT NULL DEFAULT x'';
+	UPDATE events SET frame = CAST(
+		'id: ' || id || char(10) || 'event: ' || type || char(10) || 'data: ' || data || char(10) || char(10)
+		AS BLOB);
+	ALTER TABLE events DROP COLUMN data;
+	`,
+	// One row per append and stream (split past CHUNK_ROW_BYTES in chunks.ts), its frames back to
+	// back: one row instead of one per event makes batched ingest about twice as fast, and a
+	// replay copies whole rows. Keyed by the global cursor, so every insert goes at the end of the
+	// table; a chunk of 100 small events is two or three pages of its own anyway. Chunks of a
+	// stream never overlap and cover every id kept, so an event's seq is last_seq minus its
+	// distance from last_id. last_end, the id of the chunk's last terminal event, is what
+	// retention needs of the types.
+	//
+	// chunk_index finds a stream's chunks. It is written in batches, not with each commit: a
+	// commit that touched one index page per stream cost four times as much (see sqlite.ts).
+	// Every chunk after `indexed_seq` is missing from it, and found by scanning the table's end.
+	// The stream rows and meta.last_seq are written with it, and brought up to date from those
+	// chunks on open.
+	`
+	CREATE TABLE chunks (
+		last_seq INTEGER PRIMARY KEY,
+		stream INTEGER NOT NULL,
+		last_id INTEGER NOT NULL,
+		first_id INTEGER NOT NULL,
+		created_at INTEGER NOT NULL,
+		last_end INTEGER,
+		frames BLOB NOT NULL
+	);
+	CREATE TABLE chunk_index (
+		stream INTEGER NOT NULL,
+		last_id INTEGER NOT NULL,
+		last_seq INTEGER NOT NULL,
+		PRIMARY KEY (stream, last_id)
+	) WITHOUT ROWID;
+	INSERT INTO chunks (last_seq, stream, last_id, first_id, created_at, last_end, frames)
+		SELECT seq, stream, id, id, created_at,
+			CASE WHEN type IN ('complete', 'failed', 'cancelled') THEN id END, frame
+		FROM events ORDER BY seq;
+	INSERT INTO chunk_index (stream, last_id, last_seq) SELECT stream, id, seq FROM events;
+	DROP TABLE events;
+	INSERT INTO meta (key, value) SELECT 'indexed_seq', value FROM meta WHERE key = 'last_seq';
+	`,
+	// The global cursor of each stream's last event, the order of the paged lists (most recently
+	// appended to first); written with the rest of the row. A stream whose chunks are all pruned
+	// keeps it, so a pruned run stays in its place in the lists.
+	`
+	ALTER TABLE streams ADD COLUMN last_seq INTEGER NOT NULL DEFAULT 0;
+	UPDATE streams SET last_seq = coalesce(
+		(SELECT max(last_seq) FROM chunk_index WHERE chunk_index.stream = streams.key), 0);
+	CREATE INDEX streams_by_last_seq ON streams (last_seq);
+	`,
+	// The log as people expect "an append-only event table" to look, for reading with sqlite3 (on
+	// a stopped server's file, or a backup copy: a running server holds the file exclusively). It
+	// splits each chunk's frames at the blank line that ends each, and each frame into its id,
+	// event and data lines (see encodeEvent in src/sse.ts). Read-only, and slow on a large store:
+	// it parses every chunk it reads, with no index by stream.
+	`
+	CREATE VIEW events (stream, id, type, data, created_at) AS
+	WITH RECURSIVE frames (stream, created_at, frame, rest) AS (
+		SELECT s.name, c.created_at, NULL, CAST(c.frames AS TEXT)
+		FROM chunks c JOIN streams s ON s.key = c.stream
+		UNION ALL
+		SELECT stream, created_at, substr(rest, 1, instr(rest, char(10, 10))),
+			substr(rest, instr(rest, char(10, 10)) + 2)
+		FROM frames WHERE rest <> ''
+	),
+	lines (stream, created_at, frame, id_end, data_at) AS (
+		SELECT stream, created_at, frame, instr(frame, char(10)), instr(frame, char(10) || 'data: ')
+		FROM frames WHERE frame IS NOT NULL
+	)
+	SELECT stream,
+		CAST(substr(frame, 5, id_end - 5) AS INTEGER),
+		substr(frame, id_end + 8, data_at - id_end - 8),
+		substr(frame, data_at + 7, length(frame) - data_at - 7),
+		created_at
+	FROM lines;
+	`,
+]
+
+export class NotOurDatabaseError extends Error {}
+
+/**
+ * Refuses a file that belongs to something else, or to a newer build. It only reads, so it runs
+ * before anything (journal mode included) could change the file.
+ */
+export function checkOwnership(db: Database) {
+	const { application_id: appId } = db.query('PRAGMA application_id').get() as {
+		application_id: number
+	}
+	const { user_version: version } = db.query('PRAGMA user_version').get() as {
+		user_version: number
+	}
+	const tables = db.query("SELECT count(*) AS n FROM sqlite_master WHERE type = 'table'").get() as {
+		n: number
+	}
+	if (appId !== APPLICATION_ID && (appId !== 0 || tables.n > 0))
+		throw new NotOurDatabaseError('the file is not a cortex-stream database')
+	if (version > MIGRATIONS.length)
+		throw new NotOurDatabaseError(
+			`the database has schema version ${version}, newer than this build knows (${MIGRATIONS.length})`,
+		)
+}
+
+/** Brings a database that `checkOwnership` accepted to the current schema. */
+export function migrate(db: Database) {
+	const { user_version: version } = db.query('PRAGMA user_version').get() as {
+		user_version: number
+	}
+	for (let v = version; v < MIGRATIONS.length; v++) {
+		db.transaction(() => {
+			db.exec(MIGRATIONS[v])
+			db.exec(`PRAGMA application_id = ${APPLICATION_ID}`)
+			db.exec(`PRAGMA user_version = ${v + 1}`)
+		})()
+	}
+}
