@@ -2,8 +2,8 @@ import { Elysia } from 'elysia'
 import { type Grant, mayAccess } from '../auth/tokens.ts'
 import { BadRequestError, CortexError } from '../errors.ts'
 import { compilePattern, matchesAny, patternListFault } from '../patterns.ts'
-import { feedMessages, feedStart, followAll } from '../streams/feed.ts'
-import { CHUNK_BYTES } from '../streams/subscription.ts'
+import { feedStart } from '../streams/start.ts'
+import { CHUNK_BYTES, type FeedOptions, feedMessages, followFeed } from '../streams/subscription.ts'
 import { authPlugin, credentialsOf, type RouteAuth } from './auth.ts'
 import type { AppDeps } from './deps.ts'
 import type { Lease } from './limits.ts'
@@ -81,7 +81,7 @@ export function feedRoutes({ config, store, hub, guard, limits, metrics, log }: 
 				const lease = limits.admit(access.grant)
 				server?.timeout(request, 0)
 				Object.assign(set.headers, SSE_HEADERS)
-				const chunks = followAll(
+				const chunks = followFeed(
 					hub,
 					store,
 					metrics,
@@ -148,7 +148,7 @@ export function feedRoutes({ config, store, hub, guard, limits, metrics, log }: 
 					})
 				const stop = new AbortController()
 				socket.stop = stop
-				let options: Parameters<typeof feedMessages>[3]
+				let options: FeedOptions
 				try {
 					const wants = socket.access.filter(subscribe, '/subscribe')
 					options = {

@@ -1,7 +1,8 @@
 import { Elysia } from 'elysia'
 import type { Grant } from '../auth/tokens.ts'
 import type { StreamKind } from '../events.ts'
-import { follow } from '../streams/subscription.ts'
+import { streamStart } from '../streams/start.ts'
+import { followStream } from '../streams/subscription.ts'
 import { parseEventId } from '../validate.ts'
 import { authPlugin } from './auth.ts'
 import { type AppDeps, streamOf } from './deps.ts'
@@ -34,26 +35,16 @@ export function subscribeRoutes({ config, store, hub, guard, limits, metrics, lo
 	) {
 		const stream = streamOf(kind, name)
 		guard.authorize(grant, 'read', stream)
-		const lastEventId = lastEventIdOf(request, query)
-		const state = await store.state(stream)
-		const firstAvailable = state?.firstId ?? 1
-		const start = lastEventId ?? (state ? (kind === 'agents' ? state.executionStart : 1) - 1 : 0)
-		// Retention may have pruned what comes next: go on from the first event kept.
-		const afterId = Math.max(start, firstAvailable - 1)
-		if (state && state.status !== 'running' && afterId >= state.lastId)
-			// The run is over and nothing of it is left to send: 204 tells EventSource to stop reconnecting.
-			return new Response(null, { status: 204 })
-		const gap =
-			lastEventId !== undefined && lastEventId + 1 < firstAvailable
-				? JSON.stringify({ requested: lastEventId + 1, firstAvailable })
-				: undefined
+		const start = await streamStart(store, kind, stream, lastEventIdOf(request, query))
+		// The run is over and nothing of it is left to send: 204 tells EventSource to stop reconnecting.
+		if (start.over) return new Response(null, { status: 204 })
 		// Silence is normal on a stream; only heartbeats and events should decide when it is alive.
 		const lease = limits.admit(grant)
 		server?.timeout(request, 0)
 		Object.assign(set.headers, SSE_HEADERS)
-		const chunks = follow(hub, store, metrics, stream, {
-			afterId,
-			gap,
+		const chunks = followStream(hub, store, metrics, stream, {
+			afterId: start.afterId,
+			gap: start.gap,
 			// A client that stopped reading: a short idle timeout closes its connection.
 			drop: () => server?.timeout(request, 1),
 			retryMs: config.retryMs,

@@ -1,6 +1,6 @@
 import { isTerminal } from '../events.ts'
 import { encodeEvent, feedData, toBytes } from '../sse.ts'
-import type { Store } from '../store/store.ts'
+import type { FeedEvent, Store } from '../store/store.ts'
 
 /** Recent events of a stream, encoded once and shared by every subscriber at the head. */
 export const DEFAULT_TAIL_EVENTS = 1024
@@ -20,18 +20,17 @@ export interface Frame {
 	id: number
 	bytes: Uint8Array
 	terminal: boolean
-	/** On the feed: the stream the event belongs to, for each subscriber's filter. */
-	stream?: string
-	/** On the feed: the event as a WebSocket message. */
+	/**
+	 * On the feed: the event and its stream, for each subscriber's filter, and for its WebSocket
+	 * form, which is made only when a WebSocket subscriber takes it (see `feedMessage`).
+	 */
+	event?: FeedEvent
+	/** On the feed: the WebSocket form, once made. */
 	message?: string
 }
 
 /** The channel of the dashboard feed: every stream, numbered by the global cursor. */
 export const FEED = '*'
-
-/** The feed's WebSocket message, `{"cursor", "stream", "id", "event", "data"}`. */
-export const feedMessage = (seq: number, stream: string, id: number, event: string, data: string) =>
-	`{"cursor":${seq},"stream":${JSON.stringify(stream)},"id":${id},"event":"${event}","data":${data}}`
 
 const ADVANCED = Promise.resolve<WakeReason>('advance')
 const CLOSED = Promise.resolve<WakeReason>('close')
@@ -181,8 +180,15 @@ export function createHub(store: Store, options: HubOptions): Hub {
 					id: e.seq,
 					bytes: toBytes(encodeEvent(e.seq, e.event, feedData(stream, e.id, e.data))),
 					terminal: false,
-					stream,
-					message: feedMessage(e.seq, stream, e.id, e.event, e.data),
+					// Not `...e`: the stream's own frame bytes would live on in the feed's tail.
+					event: {
+						stream,
+						id: e.id,
+						seq: e.seq,
+						event: e.event,
+						data: e.data,
+						createdAt: e.createdAt,
+					},
 				})),
 			)
 	})

@@ -209,6 +209,22 @@ describe('ids, order and resume', () => {
 		expect(replay.events().map((f) => f.id)).toEqual(['1', '2', '3', '4'])
 	})
 
+	it('waits, on a running stream, for the events past a Last-Event-ID ahead of it', async () => {
+		await using server = await startServer()
+		await publish(server, 'agents/ahead', [{ event: 'progress' }, { event: 'progress' }])
+		await using s = await openStream(server, 'agents/ahead', { 'last-event-id': '4' })
+		expect(s.status).toBe(200)
+		await s.until((x) => x.text === 'retry: 1000\n\n')
+		await publish(server, 'agents/ahead', [
+			{ event: 'progress', data: { progress: 0.3 } },
+			{ event: 'progress', data: { progress: 0.4 } },
+			{ event: 'complete', data: { result: 5 } },
+		])
+		// Ids are never reused: 3 and 4 are not what this client asked for.
+		await s.untilEnded()
+		expect(s.events().map((f) => [f.id, f.event])).toEqual([['5', 'complete']])
+	})
+
 	it('waits on a stream that has no events yet instead of answering 404', async () => {
 		await using server = await startServer()
 		await using s = await openStream(server, 'agents/later')
