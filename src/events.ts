@@ -2,7 +2,6 @@ import { type Static, type TSchema, Type } from '@sinclair/typebox'
 
 /** The two kinds of stream; a stream's full name is `<kind>/<name>`. */
 export type StreamKind = 'agents' | 'workflows'
-export const STREAM_KINDS: readonly StreamKind[] = ['agents', 'workflows']
 
 export const NAME_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/
 export const EVENT_TYPE_PATTERN = /^[a-z][a-z0-9_]{0,63}$/
@@ -34,14 +33,6 @@ export const isValidName = (name: string) =>
 	NAME_PATTERN.test(name) && name !== '.' && name !== '..'
 
 export const streamName = (kind: StreamKind, name: string) => `${kind}/${name}`
-
-export function parseStreamName(full: string): { kind: StreamKind; name: string } | undefined {
-	const slash = full.indexOf('/')
-	const kind = full.slice(0, slash)
-	const name = full.slice(slash + 1)
-	if ((kind !== 'agents' && kind !== 'workflows') || !isValidName(name)) return undefined
-	return { kind, name }
-}
 
 const Fraction = Type.Number({ minimum: 0, maximum: 1 })
 const Millis = Type.Number({ minimum: 0 })

@@ -6,8 +6,6 @@ export interface Metrics {
 	idempotentReplays: number
 	subscriptionsOpened: number
 	subscriptionsClosed: number
-	/** Chunks a stream could not write because its client had gone. */
-	writeFailures: number
 	responses: Map<number, number>
 }
 
@@ -18,7 +16,6 @@ export const createMetrics = (): Metrics => ({
 	idempotentReplays: 0,
 	subscriptionsOpened: 0,
 	subscriptionsClosed: 0,
-	writeFailures: 0,
 	responses: new Map(),
 })
 
@@ -77,12 +74,6 @@ export function renderMetrics(m: Metrics, g: Gauges): string {
 			'counter',
 			'Event streams closed.',
 			m.subscriptionsClosed,
-		],
-		[
-			'cortex_stream_write_failures_total',
-			'counter',
-			'Event streams ended by a failed write.',
-			m.writeFailures,
 		],
 		[
 			'cortex_open_streams',

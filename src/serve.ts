@@ -9,7 +9,7 @@ import { openStore } from './store/open.ts'
 import { redactUrl } from './store/postgres/index.ts'
 import { createHub } from './streams/hub.ts'
 import { createRetention } from './streams/retention.ts'
-import { createSnapshots } from './streams/status.ts'
+import { createSnapshots } from './streams/snapshots.ts'
 
 /** How long SIGTERM waits for streams to finish their last write before closing connections. */
 export const SHUTDOWN_GRACE_MS = 5_000

@@ -59,10 +59,6 @@ export async function cleanUpRun() {
 }
 
 /**
- * Starts a real server process on a free port with a SQLite file in a temp dir and waits for
- * its "listening" line. `await using` stops it (SIGKILL) when the test ends.
- */
-/**
  * `CORTEX_TEST_ENGINE=postgres bun test test/api` runs the API tests with every server on its
  * own database of one throwaway Postgres cluster instead of a SQLite file. The few tests of what
  * only a file can do (an online backup copy, the file lock, a size cap checked at each commit)
@@ -70,6 +66,11 @@ export async function cleanUpRun() {
  */
 export const ENGINE = process.env.CORTEX_TEST_ENGINE === 'postgres' ? 'postgres' : 'sqlite'
 export const onPostgres = ENGINE === 'postgres'
+
+/**
+ * Starts a real server process on a free port with a SQLite file (or a Postgres database) in a
+ * temp dir and waits for its "listening" line. `await using` stops it (SIGKILL) when the test ends.
+ */
 export async function startServer(options: ServerOptions = {}): Promise<TestServer> {
 	let dbPath = options.dbPath
 	if (!dbPath && ENGINE === 'postgres') {

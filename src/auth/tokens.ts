@@ -39,7 +39,7 @@ export const OPEN_GRANT: Grant = {
  * how much of a guess was right. A token's holder name comes from its digest, so it stays the
  * same across a reload of the tokens file, whatever the entries around it do.
  */
-export interface TokenTable {
+interface TokenTable {
 	lookup(token: string): Grant | undefined
 	/** The holders of this table that `next` no longer knows, or knows with another grant. */
 	endedIn(next: TokenTable): string[]

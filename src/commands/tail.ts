@@ -1,6 +1,6 @@
 import { type StreamEvent, subscribe } from '../client/index.ts'
 import { ConfigError } from '../config.ts'
-import { applyEvent, emptyFold, type Fold } from '../streams/status.ts'
+import { applyEvent, emptyFold, type Fold } from '../streams/snapshots.ts'
 import { CLIENT_FLAGS, clientArgs, fail } from './client-args.ts'
 
 export const TAIL_HELP = `Usage: cortex-stream tail <agents/NAME|workflows/ID> [--last-event-id N]

@@ -8,7 +8,7 @@ import type { Metrics } from '../metrics.ts'
 import type { Store } from '../store/store.ts'
 import type { Hub } from '../streams/hub.ts'
 import type { Retention } from '../streams/retention.ts'
-import type { Snapshots } from '../streams/status.ts'
+import type { Snapshots } from '../streams/snapshots.ts'
 import type { Limits } from './limits.ts'
 
 /** What the routes are built from; `createApp` receives it whole. */

@@ -29,12 +29,12 @@ export function advance(stream: string, state: RunState, events: NewEvent[]): Ru
 	}
 	const { lastId, status, executionStart } = state
 	const next: RunState = { lastId, status, executionStart }
-	for (const e of events) follow(next, next.lastId + 1, e.event)
+	for (const e of events) advancePast(next, next.lastId + 1, e.event)
 	return next
 }
 
 /** Moves `state` on past event `id` of type `event`, in place (no object per event). */
-export function follow(state: RunState, id: number, event: string) {
+export function advancePast(state: RunState, id: number, event: string) {
 	state.lastId = id
 	if (state.status !== 'running') {
 		state.status = 'running'

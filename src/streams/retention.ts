@@ -2,7 +2,7 @@ import type { StreamKind } from '../events.ts'
 import type { Logger } from '../log.ts'
 import type { Store } from '../store/store.ts'
 import type { Hub } from './hub.ts'
-import type { Snapshots } from './status.ts'
+import type { Snapshots } from './snapshots.ts'
 
 export interface PruneResult {
 	prunedEvents: number

@@ -1,6 +1,6 @@
 import type { Database } from 'bun:sqlite'
 import { eachFrame } from '../../sse.ts'
-import { follow, isWorkflowRun } from '../advance.ts'
+import { advancePast, isWorkflowRun } from '../advance.ts'
 import type { RunStatus, StreamState } from '../store.ts'
 import type { ChunkIndex } from './chunk-index.ts'
 import { createRecency } from './recency.ts'
@@ -102,7 +102,7 @@ export function loadRows(db: Database, index: ChunkIndex) {
 		if (c.last_id <= row.lastId) continue
 		const r = row
 		eachFrame(c.frames, c.first_id, Math.max(c.first_id, row.lastId + 1), c.last_id, (id, event) =>
-			follow(r, id, event),
+			advancePast(r, id, event),
 		)
 		row.updatedAt = c.created_at
 		row.lastSeq = c.last_seq

@@ -53,7 +53,8 @@ export const MIGRATIONS: string[] = [
 	ALTER TABLE streams ADD COLUMN snapshot TEXT;
 	`,
 	// Each event's SSE frame (encodeEvent), so a replay copies stored bytes instead of encoding
-	// every event. `data` is then the frame's middle part (DATA in sqlite.ts), not stored twice.
+	// every event. `data` is not stored twice: it is read from the frame's `data: ` line
+	// (eachFrame in src/sse.ts).
 	`
 	ALTER TABLE events ADD COLUMN frame BLOB NOT NULL DEFAULT x'';
 	UPDATE events SET frame = CAST(

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'bun:test'
 import type { StoredEvent } from '../../src/events.ts'
 import type { StreamState } from '../../src/store/store.ts'
-import { agentState, applyEvent, emptyFold, workflowState } from '../../src/streams/status.ts'
+import { agentState, applyEvent, emptyFold, workflowState } from '../../src/streams/snapshots.ts'
 
 const at = Date.UTC(2026, 0, 2, 3, 4, 5)
 let seq = 0
