@@ -32,11 +32,6 @@ interface Sink {
 const subscribers = new Set<Sink>()
 let lastId = 0
 
-// The DOM lib's ReadableStream constructor shadows bun-types' overload for direct sources.
-const DirectReadableStream = ReadableStream as unknown as new (
-	source: Bun.DirectUnderlyingSource,
-) => ReadableStream<Uint8Array>
-
 function directStream(signal: AbortSignal) {
 	const source: Bun.DirectUnderlyingSource = {
 		type: 'direct',
@@ -60,7 +55,7 @@ function directStream(signal: AbortSignal) {
 			)
 		},
 	}
-	return new DirectReadableStream(source)
+	return new ReadableStream(source)
 }
 
 function enqueueStream(signal: AbortSignal) {

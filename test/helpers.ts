@@ -221,7 +221,7 @@ export class RawStream {
 		const decoder = new TextDecoder()
 		try {
 			if (res.body)
-				for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+				for await (const chunk of res.body) {
 					this.text += decoder.decode(chunk, { stream: true })
 					this.notify()
 				}

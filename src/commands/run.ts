@@ -70,7 +70,7 @@ export async function runCommand(
 	const pump = async (from: ReadableStream<Uint8Array>, to: NodeJS.WriteStream) => {
 		const decoder = new TextDecoder()
 		let partial = ''
-		for await (const chunk of from as unknown as AsyncIterable<Uint8Array>) {
+		for await (const chunk of from) {
 			to.write(chunk)
 			partial += decoder.decode(chunk, { stream: true })
 			const lines = partial.split(/\r?\n/)

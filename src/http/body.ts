@@ -41,7 +41,7 @@ async function readChunked(request: Request, maxBytes: number, tooLarge: () => E
 	const chunks: Uint8Array[] = []
 	let length = 0
 	if (request.body)
-		for await (const chunk of request.body as unknown as AsyncIterable<Uint8Array>) {
+		for await (const chunk of request.body) {
 			length += chunk.byteLength
 			if (length > maxBytes) throw tooLarge()
 			chunks.push(chunk)

@@ -23,11 +23,6 @@ export function sseReply(request: Request, chunks: SseChunks, lease: Lease): Sse
 	return { [SSE_REPLY]: true, chunks, lease }
 }
 
-// The DOM lib's ReadableStream constructor shadows bun-types' overload for direct sources.
-const DirectReadableStream = ReadableStream as unknown as new (
-	source: Bun.DirectUnderlyingSource,
-) => ReadableStream<Uint8Array>
-
 /**
  * A response body that writes each chunk of `chunks` straight to the socket (a direct stream)
  * and takes the next one only when the socket has taken it. Elysia's own stream body passes each
@@ -35,7 +30,7 @@ const DirectReadableStream = ReadableStream as unknown as new (
  * a delivery to a subscriber at the head (`bun run bench compare --load=fanout`).
  */
 export function sseBody({ chunks, lease }: SseReply, log: Logger): ReadableStream<Uint8Array> {
-	return new DirectReadableStream({
+	return new ReadableStream({
 		type: 'direct',
 		async pull(controller) {
 			// The credential ended (a ticket expired, a token removed): the response ends now, at a
