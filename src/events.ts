@@ -24,10 +24,6 @@ export const RESERVED_TYPES: ReadonlyMap<string, string> = new Map([
 	['cancel_requested', 'the server appends "cancel_requested" when a run is asked to stop'],
 ])
 
-/** `complete`, `failed` and `cancelled` end an agent execution or a workflow run. */
-export const TERMINAL_TYPES: ReadonlySet<string> = new Set(['complete', 'failed', 'cancelled'])
-export const isTerminal = (type: string) => TERMINAL_TYPES.has(type)
-
 /** `.` and `..` match the character class but would read as path tricks. */
 export const isValidName = (name: string) =>
 	NAME_PATTERN.test(name) && name !== '.' && name !== '..'

@@ -108,6 +108,57 @@ describe('the dashboard in a real browser', () => {
 		await context.close()
 	}, 60_000)
 
+	it('shows each run live as the snapshot of the API shows it, whatever the events', async () => {
+		await using server = await startServer()
+		await publish(server, 'agents/a', { event: 'progress', data: { message: 'start' } })
+		const context = await browser.newContext()
+		const page = await context.newPage()
+		await page.goto(server.url)
+		await page.getByLabel('Token with the read scope').fill(server.token)
+		await page.keyboard.press('Enter')
+		const row = page.locator('li[data-stream="agents/a"]')
+		await row.getByText('start').waitFor()
+		/** The row as the page draws it: status, bar and message. */
+		const drawn = async () => ({
+			status: await row.locator('.status').textContent(),
+			progress: Number(await row.locator('progress').getAttribute('value')),
+			message: await row.locator('.message').textContent(),
+		})
+		/** The same fields of the API's snapshot of `agents/a`. */
+		const snapshot = async () => {
+			const res = await fetch(`${server.url}/api/agents/a`, {
+				headers: { authorization: `Bearer ${server.token}` },
+			})
+			const a = (await res.json()) as {
+				status: string
+				progress: number | null
+				message: string | null
+			}
+			return { status: a.status, progress: a.progress ?? 0, message: a.message ?? '' }
+		}
+		// Each step is a case where a fold of its own could differ from the server's: a message
+		// on an event that is not progress, a failure, a new execution after it, a cancel's reason.
+		const steps: Array<[string, Record<string, unknown>]> = [
+			['custom_note', { message: 'not a progress message', progress: 0.9 }],
+			['progress', { progress: 0.3 }],
+			['failed', { message: 'boom' }],
+			['progress', { progress: 0.1 }],
+			['cancelled', { reason: 'by user' }],
+		]
+		for (const [event, data] of steps) {
+			await publish(server, 'agents/a', { event, data })
+			const want = await snapshot()
+			// The page gets the event through its feed a moment later: wait for it to agree.
+			let got = await drawn()
+			for (let i = 0; i < 50 && JSON.stringify(got) !== JSON.stringify(want); i++) {
+				await Bun.sleep(50)
+				got = await drawn()
+			}
+			expect({ event, ...got }).toEqual({ event, ...want })
+		}
+		await context.close()
+	}, 30_000)
+
 	it('logs a narrow read token in with a ticket within what it may read, and shows just its runs', async () => {
 		using dir = tempDir()
 		const file = join(dir.path, 'tokens.json')

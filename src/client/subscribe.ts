@@ -1,4 +1,5 @@
 import type { EventData, StandardEventType } from '../events.ts'
+import { isTerminal } from '../runs.ts'
 import { SseParser } from '../sse.ts'
 import {
 	authHeaders,
@@ -51,8 +52,6 @@ export interface SubscribeOptions extends ClientOptions {
 	/** Longest wait between reconnects, after the server's `retry:`; default 30 s. */
 	maxRetryMs?: number
 }
-
-const TERMINAL = new Set(['complete', 'failed', 'cancelled'])
 
 /**
  * Follows a stream: an async iterable of its events, in order, each once. It reconnects by
@@ -116,7 +115,7 @@ export async function* subscribe(
 					while (queue.length > 0) {
 						const event = queue.shift() as StreamEvent | GapEvent
 						if (event.id !== undefined) lastEventId = event.id
-						ended = event.id !== undefined && TERMINAL.has(event.event)
+						ended = event.id !== undefined && isTerminal(event.event)
 						yield event
 					}
 				}

@@ -1,6 +1,6 @@
 import { type StreamEvent, subscribe } from '../client/index.ts'
 import { ConfigError } from '../config.ts'
-import { applyEvent, emptyFold, type Fold } from '../streams/snapshots.ts'
+import { emptyFold, type Fold, foldEvent } from '../runs.ts'
 import { CLIENT_FLAGS, clientArgs, fail } from './client-args.ts'
 
 export const TAIL_HELP = `Usage: cortex-stream tail <agents/NAME|workflows/ID> [--last-event-id N]
@@ -57,21 +57,12 @@ const bar = (fraction: number | null, width = 24) => {
 
 /** Redraws the stream's state in place after each event. */
 function liveView(stream: string) {
-	let fold: Fold = emptyFold(1)
+	let fold: Fold = emptyFold(stream, 1)
 	let drawn = 0
-	let status = 'running'
 	return (e: StreamEvent) => {
 		if (e.event === 'gap') return
-		if (stream.startsWith('agents/') && status !== 'running') fold = emptyFold(e.id)
-		applyEvent(fold, {
-			id: e.id,
-			seq: 0,
-			event: e.event,
-			data: JSON.stringify(e.data),
-			createdAt: Date.now(),
-		})
-		status = ['complete', 'failed', 'cancelled'].includes(e.event) ? e.event : 'running'
-		const lines = [`${stream}  ${status}  (event ${e.id})`]
+		fold = foldEvent(fold, e.id, e.event, e.data, Date.now())
+		const lines = [`${stream}  ${fold.status}  (event ${e.id})`]
 		if (stream.startsWith('agents/')) lines.push(`  ${bar(fold.progress)}  ${fold.message ?? ''}`)
 		else
 			for (const s of fold.steps.values())

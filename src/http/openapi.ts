@@ -8,6 +8,7 @@ import {
 	PublishBody,
 	STANDARD_EVENTS,
 } from '../events.ts'
+import { AgentState, Time, WorkflowState } from '../states.ts'
 
 const ErrorBody = Type.Object({
 	error: Type.Object({
@@ -15,40 +16,6 @@ const ErrorBody = Type.Object({
 		message: Type.String(),
 		field: Type.Optional(Type.String({ description: 'JSON Pointer into the body' })),
 	}),
-})
-const Step = Type.Object({
-	stepId: Type.String(),
-	name: Type.Union([Type.String(), Type.Null()]),
-	agent: Type.Union([Type.String(), Type.Null()]),
-	status: Type.Union([Type.Literal('running'), Type.Literal('complete'), Type.Literal('failed')]),
-	progress: Type.Union([Type.Number(), Type.Null()]),
-	message: Type.Union([Type.String(), Type.Null()]),
-	duration: Type.Union([Type.Number(), Type.Null()]),
-})
-const RunStatus = Type.Union(
-	['running', 'complete', 'failed', 'cancelled'].map((s) => Type.Literal(s)),
-)
-const Time = Type.Union([Type.String({ format: 'date-time' }), Type.Null()])
-const AgentState = Type.Object({
-	name: Type.String(),
-	status: RunStatus,
-	progress: Type.Union([Type.Number(), Type.Null()]),
-	message: Type.Union([Type.String(), Type.Null()]),
-	lastEventId: Type.Integer(),
-	execution: Type.Object({
-		startId: Type.Integer(),
-		startedAt: Time,
-		endedAt: Time,
-		result: Type.Unknown(),
-	}),
-})
-const WorkflowState = Type.Object({
-	id: Type.String(),
-	status: RunStatus,
-	lastEventId: Type.Integer(),
-	startedAt: Time,
-	endedAt: Time,
-	steps: Type.Array(Step),
 })
 const EventPage = Type.Object({
 	events: Type.Array(

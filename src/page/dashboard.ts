@@ -3,46 +3,11 @@
 // Authorization header, to learn what it may read and to get a ticket for that; the page keeps
 // the ticket, never the token.
 //
-// This runs in the browser, bundled into index.html (src/http/page.ts). It imports nothing: the
-// types below are the JSON the HTTP API sends, written from the page's side of the wire.
+// This runs in the browser, bundled into index.html (src/http/page.ts). It folds the feed's
+// events with the server's own fold (src/runs.ts), so a run looks the same here as in a snapshot.
 
-type Terminal = 'complete' | 'failed' | 'cancelled'
-type RunStatus = 'running' | Terminal
-
-/** An element of `GET /api/agents`. */
-interface AgentState {
-	name: string
-	status: RunStatus
-	progress: number | null
-	message: string | null
-	lastEventId: number
-	execution: {
-		startId: number
-		startedAt: string | null
-		endedAt: string | null
-		result: unknown
-	}
-}
-
-interface StepState {
-	stepId: string
-	name: string | null
-	agent: string | null
-	status: 'running' | 'complete' | 'failed'
-	progress: number | null
-	message: string | null
-	duration: number | null
-}
-
-/** An element of `GET /api/workflows`. */
-interface WorkflowState {
-	id: string
-	status: RunStatus
-	lastEventId: number
-	startedAt: string | null
-	endedAt: string | null
-	steps: StepState[]
-}
+import { agentState, emptyFold, type Fold, foldEvent, foldOf, workflowState } from '../runs.ts'
+import type { AgentState, WorkflowState } from '../states.ts'
 
 /** One event of the WebSocket feed, `cursor` being where to resume after it. */
 interface FeedEvent {
@@ -60,8 +25,6 @@ interface ErrorBody {
 	error?: { message?: string }
 }
 
-const TERMINAL: ReadonlySet<string> = new Set<Terminal>(['complete', 'failed', 'cancelled'])
-const isTerminal = (status: string): status is Terminal => TERMINAL.has(status)
 const TICKET_KEY = 'cortex-stream-ticket'
 
 /** The element of index.html with this id, which must be of this type. */
@@ -80,10 +43,8 @@ const agentList = byId('agents', HTMLUListElement)
 const workflowList = byId('workflows', HTMLUListElement)
 
 const state = {
-	agents: new Map<string, AgentState>(),
-	workflows: new Map<string, WorkflowState>(),
-	/** The last event id folded in, per stream. */
-	seen: new Map<string, number>(),
+	/** Each run's fold, by stream: from its snapshot, then each event of the feed. */
+	runs: new Map<string, Fold>(),
 	/** The event log of each run opened, once loaded. */
 	logs: new Map<string, string[]>(),
 }
@@ -162,8 +123,13 @@ function render() {
 	// Redrawing replaces the rows: keep the keyboard's place on the run it was on.
 	const focused =
 		document.activeElement?.closest<HTMLElement>('details[data-stream]')?.dataset.stream
-	const agents = [...state.agents.values()].sort((a, b) => a.name.localeCompare(b.name))
-	const workflows = [...state.workflows.values()].sort((a, b) => a.id.localeCompare(b.id))
+	const agents: AgentState[] = []
+	const workflows: WorkflowState[] = []
+	for (const fold of state.runs.values())
+		if (fold.stream.startsWith('agents/')) agents.push(agentState(fold))
+		else workflows.push(workflowState(fold))
+	agents.sort((a, b) => a.name.localeCompare(b.name))
+	workflows.sort((a, b) => a.id.localeCompare(b.id))
 	agentList.innerHTML = agents.length
 		? agents
 				.map((a) => `<li class="run" data-stream="agents/${esc(a.name)}">${agentRow(a)}</li>`)
@@ -194,84 +160,14 @@ async function api<T>(path: string): Promise<T> {
 	return res.json() as Promise<T>
 }
 
-/** Folds one feed message into the state, once: events the snapshot already held are skipped. */
+/** Folds one feed message into its run, once: events the snapshot already held are skipped. */
 function apply({ cursor: c, stream, id, event, data }: FeedEvent) {
 	cursor = Math.max(cursor, c)
-	if (id <= (state.seen.get(stream) ?? 0)) return
-	state.seen.set(stream, id)
-	const now = new Date().toISOString()
-	const log = state.logs.get(stream)
-	if (log) log.push(`${id} ${event} ${JSON.stringify(data)}`)
-	if (stream.startsWith('agents/')) {
-		const name = stream.slice(7)
-		let a = state.agents.get(name)
-		if (!a || isTerminal(a.status))
-			a = {
-				name,
-				status: 'running',
-				progress: null,
-				message: null,
-				lastEventId: id,
-				execution: { startId: id, startedAt: now, endedAt: null, result: null },
-			}
-		a.lastEventId = id
-		if (typeof data.progress === 'number') a.progress = data.progress
-		if (typeof data.message === 'string') a.message = data.message
-		if (isTerminal(event)) {
-			a.status = event
-			a.execution.endedAt = now
-			if (event === 'complete') {
-				a.progress = 1
-				a.execution.result = data.result ?? null
-			}
-			if (event === 'cancelled' && typeof data.reason === 'string') a.message = data.reason
-		}
-		state.agents.set(name, a)
-	} else {
-		const wid = stream.slice(10)
-		const w = state.workflows.get(wid) ?? {
-			id: wid,
-			status: 'running',
-			lastEventId: 0,
-			startedAt: now,
-			endedAt: null,
-			steps: [],
-		}
-		w.lastEventId = id
-		if (data.stepId !== undefined) {
-			// The server takes step events only with a string stepId, and folds them the same way.
-			const stepId = data.stepId as string
-			let s = w.steps.find((x) => x.stepId === stepId)
-			if (!s) {
-				s = {
-					stepId,
-					name: null,
-					agent: null,
-					status: 'running',
-					progress: null,
-					message: null,
-					duration: null,
-				}
-				w.steps.push(s)
-			}
-			if (typeof data.name === 'string') s.name = data.name
-			if (typeof data.agent === 'string') s.agent = data.agent
-			if (typeof data.progress === 'number') s.progress = data.progress
-			if (typeof data.message === 'string') s.message = data.message
-			if (typeof data.duration === 'number') s.duration = data.duration
-			if (event === 'step_start') s.status = 'running'
-			if (event === 'step_complete') {
-				s.status = 'complete'
-				s.progress = 1
-			}
-			if (event === 'step_failed') s.status = 'failed'
-		}
-		if (isTerminal(event)) {
-			w.status = event
-			w.endedAt = now
-		}
-		state.workflows.set(wid, w)
-	}
+	const fold = state.runs.get(stream) ?? emptyFold(stream, id)
+	if (id <= fold.lastId) return
+	state.logs.get(stream)?.push(`${id} ${event} ${JSON.stringify(data)}`)
+	// The feed says nothing of when an event was stored: the page's clock stands in.
+	state.runs.set(stream, foldEvent(fold, id, event, data, Date.now()))
 }
 
 let pendingRender = false
@@ -323,10 +219,12 @@ async function connect() {
 			api<{ agents: AgentState[]; cursor: number }>('/api/agents?limit=1000'),
 			api<{ workflows: WorkflowState[]; cursor: number }>('/api/workflows?limit=1000'),
 		])
-		state.agents = new Map(agents.agents.map((a) => [a.name, a]))
-		state.workflows = new Map(workflows.workflows.map((w) => [w.id, w]))
-		for (const a of agents.agents) state.seen.set(`agents/${a.name}`, a.lastEventId)
-		for (const w of workflows.workflows) state.seen.set(`workflows/${w.id}`, w.lastEventId)
+		state.runs = new Map(
+			[...agents.agents, ...workflows.workflows].map((s) => {
+				const fold = foldOf(s)
+				return [fold.stream, fold]
+			}),
+		)
 		// The older of the two cursors: what the other snapshot already holds is skipped by id.
 		cursor = Math.min(agents.cursor, workflows.cursor)
 		login.hidden = true

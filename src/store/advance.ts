@@ -1,5 +1,6 @@
 import { StreamEndedError } from '../errors.ts'
-import { isTerminal, type NewEvent } from '../events.ts'
+import type { NewEvent } from '../events.ts'
+import { isTerminal } from '../runs.ts'
 import { encodeEvent } from '../sse.ts'
 import type { EncodedEvent, RunStatus, StreamState } from './store.ts'
 

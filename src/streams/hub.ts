@@ -1,4 +1,4 @@
-import { isTerminal } from '../events.ts'
+import { isTerminal } from '../runs.ts'
 import { encodeEvent, feedData, toBytes } from '../sse.ts'
 import type { FeedEvent, Store } from '../store/store.ts'
 

@@ -1,4 +1,4 @@
-import { isTerminal } from '../../events.ts'
+import { isTerminal } from '../../runs.ts'
 import { type EncodedEvent, READ_BLOCK_BYTES } from '../store.ts'
 
 /**

@@ -1,0 +1,56 @@
+import { type Static, type TSchema, Type } from '@sinclair/typebox'
+
+/**
+ * The snapshots the API sends (`GET /api/agents`, `/api/workflows` and one of each), written
+ * once: the schemas go into /openapi.json, their types are what the server folds and what the
+ * dashboard reads. TypeBox only, so the browser's script can take the types.
+ */
+
+const Nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()])
+
+/** When something happened, ISO 8601; null until it has. */
+export const Time = Type.Union([Type.String({ format: 'date-time' }), Type.Null()])
+
+export const RunStatus = Type.Union([
+	Type.Literal('running'),
+	Type.Literal('complete'),
+	Type.Literal('failed'),
+	Type.Literal('cancelled'),
+])
+export type RunStatus = Static<typeof RunStatus>
+
+export const StepState = Type.Object({
+	stepId: Type.String(),
+	name: Nullable(Type.String()),
+	agent: Nullable(Type.String()),
+	status: Type.Union([Type.Literal('running'), Type.Literal('complete'), Type.Literal('failed')]),
+	progress: Nullable(Type.Number()),
+	message: Nullable(Type.String()),
+	duration: Nullable(Type.Number()),
+})
+export type StepState = Static<typeof StepState>
+
+export const AgentState = Type.Object({
+	name: Type.String(),
+	status: RunStatus,
+	progress: Nullable(Type.Number()),
+	message: Nullable(Type.String()),
+	lastEventId: Type.Integer(),
+	execution: Type.Object({
+		startId: Type.Integer(),
+		startedAt: Time,
+		endedAt: Time,
+		result: Type.Unknown(),
+	}),
+})
+export type AgentState = Static<typeof AgentState>
+
+export const WorkflowState = Type.Object({
+	id: Type.String(),
+	status: RunStatus,
+	lastEventId: Type.Integer(),
+	startedAt: Time,
+	endedAt: Time,
+	steps: Type.Array(StepState),
+})
+export type WorkflowState = Static<typeof WorkflowState>
