@@ -106,8 +106,12 @@ export interface Store {
 		limit: number,
 		maxBytes: number,
 	): Promise<FrameBlock | undefined>
-	/** Up to `limit` events of every stream with `seq` greater than `afterSeq`, in commit order. */
-	readAll(afterSeq: number, limit: number): Promise<FeedEvent[]>
+	/**
+	 * Up to `limit` events of every stream with `seq` greater than `afterSeq`, in commit order.
+	 * Stops once their `data` reach `maxBytes` (the event that reaches it included), so a reader
+	 * that takes a few is not handed thousands.
+	 */
+	readAll(afterSeq: number, limit: number, maxBytes: number): Promise<FeedEvent[]>
 	/** The global cursor: the `seq` of the last durable event. */
 	cursor(): Promise<number>
 	state(stream: string): Promise<StreamState | undefined>

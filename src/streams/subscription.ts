@@ -207,8 +207,8 @@ export interface FeedOptions extends SubscriberOptions {
 }
 
 /**
- * The feed's reads of the store: the events after `cursor` of the streams it wants, at most
- * CHUNK_BYTES of them, encoded; the cursor moves past the ones it does not want too.
+ * The feed's reads of the store: the events after `cursor`, about CHUNK_BYTES of them, of which
+ * it keeps those of the streams it wants, encoded; the cursor moves past the others too.
  */
 function feedReads<T>(
 	store: Store,
@@ -216,18 +216,11 @@ function feedReads<T>(
 	encode: (e: FeedEvent[]) => T,
 ) {
 	return async (cursor: number) => {
-		const events = await store.readAll(cursor, READ_BATCH)
+		const events = await store.readAll(cursor, READ_BATCH, CHUNK_BYTES)
 		if (events.length === 0) return undefined
-		const taken: FeedEvent[] = []
-		let bytes = 0
-		for (const e of events) {
-			if (bytes >= CHUNK_BYTES) break
-			cursor = e.seq
-			if (!wants(e.stream)) continue
-			taken.push(e)
-			bytes += e.data.length
-		}
-		return { chunk: taken.length > 0 ? encode(taken) : undefined, cursor, count: taken.length }
+		const taken = events.filter((e) => wants(e.stream))
+		const chunk = taken.length > 0 ? encode(taken) : undefined
+		return { chunk, cursor: events[events.length - 1].seq, count: taken.length }
 	}
 }
 

@@ -81,9 +81,9 @@ describe('sqlite chunk index', () => {
 			expect(await Promise.all(streams.map((s) => store.state(s)))).toEqual(states)
 			expect(await store.cursor()).toBe(cursor)
 			expect((await append('agents/gone', 'progress')).ids).toEqual([3])
-			expect((await store.readAll(cursor, 10)).map((e) => [e.stream, e.id, e.seq])).toEqual([
-				['agents/gone', 3, cursor + 1],
-			])
+			expect(
+				(await store.readAll(cursor, 10, Infinity)).map((e) => [e.stream, e.id, e.seq]),
+			).toEqual([['agents/gone', 3, cursor + 1]])
 		} finally {
 			await store.close()
 		}

@@ -166,14 +166,69 @@ for (const engine of ENGINES) {
 				const exact = await store.readFrames('agents/a', 1, 100, budget + 1)
 				expect(exact?.lastId).toBe(4)
 				// Each event keeps its own place in the feed, wherever a read of it starts.
-				const all = await store.readAll(0, 1000)
+				const all = await store.readAll(0, 1000, Infinity)
 				for (let after = 0; after <= all.length; after += 3)
 					for (const limit of [1, 4, 1000])
-						expect(await store.readAll(after, limit)).toEqual(all.slice(after, after + limit))
+						expect(await store.readAll(after, limit, Infinity)).toEqual(
+							all.slice(after, after + limit),
+						)
+				// Bounded in bytes too: events go in while their data so far is under the bound.
+				for (const after of [0, 5, 17])
+					for (const maxBytes of [1, 30, 100, 1000]) {
+						const want = []
+						let bytes = 0
+						for (const e of all.slice(after)) {
+							if (bytes >= maxBytes) break
+							want.push(e)
+							bytes += e.data.length
+						}
+						expect(await store.readAll(after, 1000, maxBytes)).toEqual(want)
+					}
 				expect(all.filter((e) => e.stream === 'agents/a').map((e) => e.data)).toEqual(
 					sent.map((e) => e.data),
 				)
 				expect(all.map((e) => e.seq)).toEqual(all.map((_, i) => i + 1))
+			}))
+
+		it('reads many events within a byte budget in as many queries as it takes, nothing skipped', () =>
+			withStore(async (store) => {
+				// Sizes that change along the log, so a read cannot guess the next events' size.
+				const sizes = [10, 200, 10, 3000, 50]
+				for (let i = 0; i < 50; i++)
+					await store.append(
+						i % 2 ? 'agents/a' : 'agents/b',
+						Array.from({ length: 20 }, (_, j) =>
+							ev('progress', { m: 'x'.repeat(sizes[(i + j) % 5]) }),
+						),
+					)
+				const all = await store.readAll(0, 5000, Infinity)
+				expect(all.length).toBe(1000)
+				for (const maxBytes of [500, 5000, 32 * 1024, 200_000]) {
+					let after = 0
+					const seen = []
+					for (;;) {
+						const got = await store.readAll(after, 4096, maxBytes)
+						if (got.length === 0) break
+						const data = got.reduce((n, e) => n + e.data.length, 0)
+						// Under the budget, or over it by the last event only.
+						expect(data - got[got.length - 1].data.length).toBeLessThan(maxBytes)
+						expect(data >= maxBytes || got[got.length - 1].seq === 1000).toBe(true)
+						seen.push(...got)
+						after = got[got.length - 1].seq
+					}
+					expect(seen).toEqual(all)
+					const a = all.filter((e) => e.stream === 'agents/a')
+					let id = 0
+					let count = 0
+					for (;;) {
+						const block = await store.readFrames('agents/a', id, 4096, maxBytes)
+						if (!block) break
+						expect(block.count === 1 || block.bytes.byteLength <= maxBytes).toBe(true)
+						id = block.lastId
+						count += block.count
+					}
+					expect(count).toBe(a.length)
+				}
 			}))
 
 		it('lists streams in pages, most recently appended to first, filtered, pruned ones in their place', () =>
@@ -253,7 +308,7 @@ for (const engine of ENGINES) {
 				expect(block && decoder.decode(block.bytes)).toBe(
 					encodeEvent(5, 'progress', '{"i":0}') + encodeEvent(6, 'progress', '{"i":1}'),
 				)
-				expect((await store.readAll(0, 10)).map((e) => [e.stream, e.seq])).toEqual([
+				expect((await store.readAll(0, 10, Infinity)).map((e) => [e.stream, e.seq])).toEqual([
 					['agents/b', 2],
 					['agents/a', 6],
 					['agents/a', 7],
@@ -344,14 +399,14 @@ for (const engine of ENGINES) {
 				await store.append('agents/a', progress(2))
 				await store.append('workflows/w', [ev('step_start')])
 				await store.append('agents/a', progress(1))
-				const all = await store.readAll(0, 100)
+				const all = await store.readAll(0, 100, Infinity)
 				expect(all.map((e) => [e.seq, e.stream, e.id])).toEqual([
 					[1, 'agents/a', 1],
 					[2, 'agents/a', 2],
 					[3, 'workflows/w', 1],
 					[4, 'agents/a', 3],
 				])
-				expect((await store.readAll(2, 1)).map((e) => e.seq)).toEqual([3])
+				expect((await store.readAll(2, 1, Infinity)).map((e) => e.seq)).toEqual([3])
 				expect(await store.cursor()).toBe(4)
 				const agents = await store.list('agents', { limit: 10, where: () => true })
 				expect(agents.states.map((s) => s.name)).toEqual(['agents/a'])
@@ -420,7 +475,7 @@ for (const engine of ENGINES) {
 			await store.prune('workflows/done', 2, '{"status":"complete"}')
 			await store.prune('agents/again', 1, '{"status":"complete"}')
 			await store.append('agents/again', progress(1))
-			const before = await store.readAll(0, 100)
+			const before = await store.readAll(0, 100, Infinity)
 			const lists = [await names(store, 'agents'), await names(store, 'workflows')]
 			const secret = await store.secret('ticket-key')
 			expect(secret.byteLength).toBe(32)
@@ -428,7 +483,7 @@ for (const engine of ENGINES) {
 			store = await engine.open(location)
 			try {
 				expect(await store.secret('ticket-key')).toEqual(secret)
-				expect(await store.readAll(0, 100)).toEqual(before)
+				expect(await store.readAll(0, 100, Infinity)).toEqual(before)
 				expect((await store.read('agents/a', 2, 100)).map((e) => [e.id, e.data])).toEqual([
 					[3, '{"i":0}'],
 					[4, '{"i":0}'],

@@ -49,7 +49,7 @@ describe('sqlite migrations', () => {
 			expect(ids).toEqual([4])
 			const next = await store.readFrames('agents/a', 3, 10, 1 << 20)
 			expect(next && decoder.decode(next.bytes)).toBe(encodeEvent(4, 'progress', '{"progress":9}'))
-			expect(await store.readAll(2, 10)).toMatchObject([
+			expect(await store.readAll(2, 10, Infinity)).toMatchObject([
 				{ id: 3, seq: 3, event: 'complete' },
 				{ id: 4, seq: 4, event: 'progress' },
 			])

@@ -58,7 +58,7 @@ describe('postgres store: several instances on one database', () => {
 		expect(ids).toEqual(Array.from({ length: 240 }, (_, i) => i + 1))
 		for (const r of results) expect(r.ids).toEqual([0, 1, 2, 3].map((n) => r.ids[0] + n))
 		// The global cursor is gapless and in commit order across both instances.
-		const all = await s.a.readAll(0, 1000)
+		const all = await s.a.readAll(0, 1000, Infinity)
 		expect(all.map((e) => e.seq)).toEqual(Array.from({ length: 240 }, (_, i) => i + 1))
 		expect(all.map((e) => e.id)).toEqual(ids)
 	})

@@ -80,7 +80,8 @@ export async function openPostgresStore(
 	const pump = await startPump(
 		sql,
 		listeners,
-		reads.readAll,
+		// Every event goes to the hub, whatever its size.
+		(afterSeq, limit) => reads.readAll(afterSeq, limit, Number.POSITIVE_INFINITY),
 		await reads.cursor(),
 		options.catchUpMs,
 	)

@@ -6,8 +6,22 @@ import type { FeedEvent, RunStatus, Store, StreamState } from '../store.ts'
 
 /** Rows per query of a list page, which keeps only the streams the token may read. */
 const PAGE_BATCH = 256
-/** Rows per query of a replay. */
-const FRAMES_PAGE = 1024
+/** Rows of the first query of a read bounded in bytes, and of any query of one. */
+const FIRST_PAGE = 32
+const MAX_PAGE = 1024
+
+/**
+ * Rows to ask for next in a read that holds `bytes` in `count` rows, of `limit` rows and
+ * `maxBytes`: as many as the rows so far say are still wanted. So a read fetches little past
+ * what it returns, whatever the size of the events, and a reader that takes 32 KiB is not sent
+ * megabytes.
+ */
+function nextPage(limit: number, maxBytes: number, count: number, bytes: number) {
+	if (!Number.isFinite(maxBytes)) return limit - count
+	if (count === 0) return Math.min(FIRST_PAGE, limit)
+	const wanted = Math.ceil(((maxBytes - bytes) * count) / bytes)
+	return Math.min(MAX_PAGE, limit - count, Math.max(FIRST_PAGE, wanted))
+}
 const PRUNE_BATCH = 1000
 
 const encoder = new TextEncoder()
@@ -91,9 +105,8 @@ export function createReads(sql: SQL): Reads {
 			const frames: Uint8Array[] = []
 			let bytes = 0
 			let lastId = afterId
-			// In pages, so a stream of large events is not read far past `maxBytes`.
 			while (frames.length < limit) {
-				const page = Math.min(FRAMES_PAGE, limit - frames.length)
+				const page = nextPage(limit, maxBytes, frames.length, bytes)
 				const rows = await readRows(stream, lastId, page)
 				for (const r of rows) {
 					const id = Number(r.id)
@@ -110,11 +123,25 @@ export function createReads(sql: SQL): Reads {
 			return { lastId, count: frames.length, bytes: Buffer.concat(frames) }
 		},
 
-		async readAll(afterSeq, limit): Promise<FeedEvent[]> {
-			const rows = (await sql`SELECT e.id, e.seq, e.type, e.data, e.created_at, s.name
-				FROM cortex_events e JOIN cortex_streams s ON s.key = e.stream
-				WHERE e.seq > ${afterSeq} ORDER BY e.seq LIMIT ${limit}`) as Required<EventRow>[]
-			return rows.map((r) => ({ ...toEvent(r), stream: r.name }))
+		async readAll(afterSeq, limit, maxBytes): Promise<FeedEvent[]> {
+			const out: FeedEvent[] = []
+			let bytes = 0
+			let after = afterSeq
+			while (out.length < limit && bytes < maxBytes) {
+				const page = nextPage(limit, maxBytes, out.length, bytes)
+				const rows = (await sql`SELECT e.id, e.seq, e.type, e.data, e.created_at, s.name
+					FROM cortex_events e JOIN cortex_streams s ON s.key = e.stream
+					WHERE e.seq > ${after} ORDER BY e.seq LIMIT ${page}`) as Required<EventRow>[]
+				for (const r of rows) {
+					if (bytes >= maxBytes) break
+					const e = { ...toEvent(r), stream: r.name }
+					out.push(e)
+					bytes += e.data.length
+					after = e.seq
+				}
+				if (rows.length < page) break
+			}
+			return out
 		},
 
 		async cursor() {

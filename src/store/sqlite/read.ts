@@ -138,18 +138,21 @@ export function createReads(
 			}
 		},
 
-		async readAll(afterSeq, limit) {
+		async readAll(afterSeq, limit, maxBytes) {
 			const out: FeedEvent[] = []
 			const visible = sqlite.seq.visible
 			if (afterSeq >= visible) return out
+			let bytes = 0
 			for (const c of q.chunksAll.iterate(afterSeq, visible)) {
 				const seq = firstSeq(c) - c.first_id
 				const fromId = c.first_id + Math.max(0, afterSeq + 1 - firstSeq(c))
 				const toId = Math.min(c.last_id, fromId + (limit - out.length) - 1)
-				eachFrame(c.frames, c.first_id, fromId, toId, (id, event, data) =>
-					out.push({ id, seq: seq + id, event, data, createdAt: c.created_at, stream: c.name }),
-				)
-				if (out.length >= limit) break
+				eachFrame(c.frames, c.first_id, fromId, toId, (id, event, data) => {
+					if (bytes >= maxBytes) return
+					out.push({ id, seq: seq + id, event, data, createdAt: c.created_at, stream: c.name })
+					bytes += data.length
+				})
+				if (out.length >= limit || bytes >= maxBytes) break
 			}
 			return out
 		},
