@@ -5,7 +5,8 @@
  *
  * Builds one long agent stream through the publish API (batches of 1,000, no terminal event, so
  * the stream stays open), then measures what a reconnecting client waits for: the first event
- * after a Last-Event-ID near the end, and a full replay from 0. Then, with `interleaved`, the
+ * after a Last-Event-ID near the end, a full replay from 0, and the same replay through the
+ * feed (`/api/streaming/events`, which reads every stream's events). Then, with `interleaved`, the
  * replay of a stream written the way agents usually write: one event per POST, among other
  * streams written at the same time. Prints one JSON line.
  */
@@ -50,6 +51,8 @@ export interface ResumeResult {
 	replayServerCpuUsPerEvent: number[]
 	replayClientCpuPct: number[]
 	replayOtherCpuPct: number[]
+	/** The feed from cursor 0 (it holds just the stream then). */
+	feedReplayEventsPerS: number[]
 	interleaved?: {
 		streams: number
 		/** Events in the replayed stream (the first of them). */
@@ -146,8 +149,8 @@ async function timeToFirstEvent(job: ResumeJob, from: number) {
 	return { ms: first - tSend, withConnect: first - tConnect }
 }
 
-/** A full replay from 0: counts `id:` lines until the stream's last event has arrived. */
-async function replay(job: ResumeJob, stream: string, lastId: number) {
+/** A full replay from 0 of `path`: counts `id:` lines until `lastId` of them have arrived. */
+async function replay(job: ResumeJob, path: string, lastId: number) {
 	const counter = new StreamCounter(ID_LINE)
 	let seen = 0
 	let t0 = 0
@@ -159,7 +162,7 @@ async function replay(job: ResumeJob, stream: string, lastId: number) {
 	const before = snapshot(job.serverPid)
 	const conn = await openSse(
 		job.endpoint,
-		`/api/streaming/${stream}/stream`,
+		path,
 		(_, bytes) => {
 			seen += counter.count(bytes)
 			if (seen >= lastId) resolve(now())
@@ -200,8 +203,13 @@ export async function runResume(job: ResumeJob): Promise<ResumeResult> {
 	const withConnect = runs.map((r) => r.withConnect)
 	const replays: Awaited<ReturnType<typeof replay>>[] = []
 	for (let i = 0; i < job.replayRuns; i++) {
-		replays.push(await replay(job, job.stream, built.lastId))
+		replays.push(await replay(job, `/api/streaming/${job.stream}/stream`, built.lastId))
 		log(`replay ${i + 1}: ${replays[i].ms.toFixed(0)} ms`)
+	}
+	const feedReplays: Awaited<ReturnType<typeof replay>>[] = []
+	for (let i = 0; i < job.replayRuns; i++) {
+		feedReplays.push(await replay(job, '/api/streaming/events', built.lastId))
+		log(`feed replay ${i + 1}: ${feedReplays[i].ms.toFixed(0)} ms`)
 	}
 	let interleaved: ResumeResult['interleaved']
 	if (job.interleaved) {
@@ -210,7 +218,7 @@ export async function runResume(job: ResumeJob): Promise<ResumeResult> {
 		log(`built ${streams} streams of single events in ${mixed.buildS.toFixed(1)} s`)
 		const runs: Awaited<ReturnType<typeof replay>>[] = []
 		for (let i = 0; i < job.replayRuns; i++)
-			runs.push(await replay(job, `${job.stream}-0`, mixed.lastId))
+			runs.push(await replay(job, `/api/streaming/${job.stream}-0/stream`, mixed.lastId))
 		interleaved = {
 			streams,
 			events: mixed.lastId,
@@ -237,6 +245,7 @@ export async function runResume(job: ResumeJob): Promise<ResumeResult> {
 		replayServerCpuUsPerEvent: replays.map((r) => r.serverCpuUsPerEvent),
 		replayClientCpuPct: replays.map((r) => r.clientCpuPct),
 		replayOtherCpuPct: replays.map((r) => r.otherCpuPct),
+		feedReplayEventsPerS: feedReplays.map((r) => r.eventsPerS),
 	}
 }
 

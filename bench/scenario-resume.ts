@@ -63,6 +63,11 @@ export async function resume(ctx: ScenarioContext): Promise<ScenarioOutput> {
 		['  server CPU us / event', r.replayServerCpuUsPerEvent.map((v) => fmt(v)).join(' / ')],
 		['  load generator CPU, %', r.replayClientCpuPct.map((v) => fmt(v, 0)).join(' / ')],
 		['  other CPU (rest of machine), %', r.replayOtherCpuPct.map((v) => fmt(v, 0)).join(' / ')],
+		[
+			`the same through the feed (/api/streaming/events), events/s (median of ${REPLAY_RUNS})`,
+			median(r.feedReplayEventsPerS),
+		],
+		['  each run, events/s', r.feedReplayEventsPerS.map((v) => fmt(v, 0)).join(' / ')],
 	]
 	const mixed = r.interleaved
 	if (mixed)
