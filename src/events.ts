@@ -1,4 +1,5 @@
 import { type Static, type TSchema, Type } from '@sinclair/typebox'
+import type * as Wire from '../client/src/types.ts'
 
 /** The two kinds of stream; a stream's full name is `<kind>/<name>`. */
 export type StreamKind = 'agents' | 'workflows'
@@ -78,6 +79,11 @@ export const STANDARD_EVENTS = {
 
 export type StandardEventType = keyof typeof STANDARD_EVENTS
 export type EventData = { [T in StandardEventType]: Static<(typeof STANDARD_EVENTS)[T]> }
+
+/** True when A and B are the same type; false fails the typecheck where it is asserted. */
+export type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false
+// The client's plain types say what these schemas accept; the typecheck fails if they drift.
+true satisfies Same<EventData, Wire.EventData>
 
 /** Step events only make sense on a workflow run. */
 export const isStepType = (type: string) => type.startsWith('step_') && type in STANDARD_EVENTS

@@ -1,4 +1,6 @@
 import { type Static, type TSchema, Type } from '@sinclair/typebox'
+import type * as Wire from '../client/src/types.ts'
+import type { Same } from './events.ts'
 
 /**
  * The snapshots the API sends (`GET /api/agents`, `/api/workflows` and one of each), written
@@ -54,3 +56,9 @@ export const WorkflowState = Type.Object({
 	steps: Type.Array(StepState),
 })
 export type WorkflowState = Static<typeof WorkflowState>
+
+// The client's plain types say what these schemas describe; the typecheck fails if they drift.
+true satisfies Same<AgentState, Wire.AgentState> &
+	Same<WorkflowState, Wire.WorkflowState> &
+	Same<StepState, Wire.StepState> &
+	Same<RunStatus, Wire.RunStatus>

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'bun:test'
-import { publish, type StreamEvent, subscribe } from '../src/client/index.ts'
+import { publish, type StreamEvent, subscribe } from '../client/src/index.ts'
 import { startServer, type TestServer } from './helpers.ts'
 
 const SUBSCRIBERS = 200

@@ -218,7 +218,7 @@ describe('the client in a browser', () => {
 		using dir = tempDir()
 		const out = join(dir.path, 'client.js')
 		const build = Bun.spawnSync(
-			[process.execPath, 'build', 'src/client/index.ts', '--target=browser', '--outfile', out],
+			[process.execPath, 'build', 'client/src/index.ts', '--target=browser', '--outfile', out],
 			{ cwd: ROOT },
 		)
 		expect(build.exitCode).toBe(0)

@@ -1,6 +1,6 @@
 import { rename, rm, writeFile } from 'node:fs/promises'
-import { authHeaders, endpoint } from '../client/http.ts'
-import { CortexRequestError } from '../client/index.ts'
+import { authHeaders, endpoint } from '../../client/src/http.ts'
+import { CortexRequestError } from '../../client/src/index.ts'
 import { ConfigError } from '../config.ts'
 import { CLIENT_FLAGS, clientArgs, fail } from './client-args.ts'
 

@@ -1,4 +1,4 @@
-import { Publisher, publish } from '../client/index.ts'
+import { Publisher, publish } from '../../client/src/index.ts'
 import { ConfigError } from '../config.ts'
 import { CLIENT_FLAGS, clientArgs, fail } from './client-args.ts'
 

@@ -1,4 +1,4 @@
-import { Publisher } from '../client/index.ts'
+import { Publisher } from '../../client/src/index.ts'
 import { ConfigError } from '../config.ts'
 import { isValidName } from '../events.ts'
 import { CLIENT_FLAGS, clientArgs, fail } from './client-args.ts'
@@ -94,7 +94,7 @@ export async function runCommand(
 			message: signal
 				? `${command[0]} was killed by ${signal}`
 				: `${command[0]} exited with code ${code}`,
-			code: signal ?? String(code),
+			code: String(signal ?? code),
 			duration,
 		})
 	try {

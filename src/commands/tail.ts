@@ -1,6 +1,6 @@
-import { type StreamEvent, subscribe } from '../client/index.ts'
+import { type GapEvent, type StreamEvent, subscribe } from '../../client/src/index.ts'
+import { emptyFold, type Fold, foldEvent } from '../../client/src/runs.ts'
 import { ConfigError } from '../config.ts'
-import { emptyFold, type Fold, foldEvent } from '../runs.ts'
 import { CLIENT_FLAGS, clientArgs, fail } from './client-args.ts'
 
 export const TAIL_HELP = `Usage: cortex-stream tail <agents/NAME|workflows/ID> [--last-event-id N]
@@ -59,7 +59,7 @@ const bar = (fraction: number | null, width = 24) => {
 function liveView(stream: string) {
 	let fold: Fold = emptyFold(stream, 1)
 	let drawn = 0
-	return (e: StreamEvent) => {
+	return (e: StreamEvent | GapEvent) => {
 		if (e.event === 'gap') return
 		fold = foldEvent(fold, e.id, e.event, e.data, Date.now())
 		const lines = [`${stream}  ${fold.status}  (event ${e.id})`]

@@ -6,7 +6,14 @@
 // This runs in the browser, bundled into index.html (src/http/page.ts). It folds the feed's
 // events with the server's own fold (src/runs.ts), so a run looks the same here as in a snapshot.
 
-import { agentState, emptyFold, type Fold, foldEvent, foldOf, workflowState } from '../runs.ts'
+import {
+	agentState,
+	emptyFold,
+	type Fold,
+	foldEvent,
+	foldOf,
+	workflowState,
+} from '../../client/src/runs.ts'
 import type { AgentState, WorkflowState } from '../states.ts'
 
 /** One event of the WebSocket feed, `cursor` being where to resume after it. */

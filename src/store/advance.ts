@@ -1,7 +1,7 @@
+import { isTerminal } from '../../client/src/runs.ts'
+import { encodeEvent } from '../../client/src/sse.ts'
 import { StreamEndedError } from '../errors.ts'
 import type { NewEvent } from '../events.ts'
-import { isTerminal } from '../runs.ts'
-import { encodeEvent } from '../sse.ts'
 import type { EncodedEvent, RunStatus, StreamState } from './store.ts'
 
 export type RunState = Pick<StreamState, 'lastId' | 'status' | 'executionStart'>

@@ -1,5 +1,5 @@
-import { isTerminal } from '../runs.ts'
-import { encodeEvent, feedData, toBytes } from '../sse.ts'
+import { isTerminal } from '../../client/src/runs.ts'
+import { encodeEvent, feedData, toBytes } from '../../client/src/sse.ts'
 import type { FeedEvent, Store } from '../store/store.ts'
 
 /** Recent events of a stream, encoded once and shared by every subscriber at the head. */

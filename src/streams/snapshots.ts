@@ -1,5 +1,11 @@
+import {
+	agentState,
+	emptyFold,
+	type Fold,
+	foldEvent,
+	workflowState,
+} from '../../client/src/runs.ts'
 import type { StreamKind } from '../events.ts'
-import { agentState, emptyFold, type Fold, foldEvent, workflowState } from '../runs.ts'
 import type { AgentState, WorkflowState } from '../states.ts'
 import type { Store, StreamState } from '../store/store.ts'
 

@@ -1,4 +1,3 @@
-import type { Metrics } from '../metrics.ts'
 import {
 	concatBytes,
 	encodeEvent,
@@ -7,7 +6,8 @@ import {
 	feedData,
 	HEARTBEAT,
 	toBytes,
-} from '../sse.ts'
+} from '../../client/src/sse.ts'
+import type { Metrics } from '../metrics.ts'
 import { type FeedEvent, READ_BLOCK_BYTES, type Store } from '../store/store.ts'
 import { FEED, type Frame, type Hub, type Reader } from './hub.ts'
 import { runIsOver } from './start.ts'

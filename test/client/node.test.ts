@@ -34,7 +34,7 @@ function buildClient(dir: string) {
 		[
 			process.execPath,
 			'build',
-			'src/client/index.ts',
+			'client/src/index.ts',
 			'--target=browser',
 			'--outfile',
 			join(dir, 'client.mjs'),

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'bun:test'
-import { CortexConnectionError, CortexRequestError, publish } from '../../src/client/index.ts'
+import { CortexConnectionError, CortexRequestError, publish } from '../../client/src/index.ts'
 import { startServer } from '../helpers.ts'
 
 /** Settles with `promise`'s value or error, or with 'timed out' after `ms`, so no test hangs. */

@@ -6,7 +6,7 @@ import {
 	publish,
 	type StreamEvent,
 	subscribe,
-} from '../../src/client/index.ts'
+} from '../../client/src/index.ts'
 import { eventually, metric, ROOT, startServer, type TestServer, tempDir } from '../helpers.ts'
 
 const client = (server: TestServer) => ({ url: server.url, token: server.token })
@@ -228,7 +228,7 @@ describe('Publisher', () => {
 		using dir = tempDir()
 		await Bun.write(
 			join(dir.path, 'refused.ts'),
-			`import { Publisher } from ${JSON.stringify(join(ROOT, 'src/client/index.ts'))}
+			`import { Publisher } from ${JSON.stringify(join(ROOT, 'client/src/index.ts'))}
 const p = new Publisher('agents/refused', { url: process.argv[2], token: process.argv[3] })
 p.progress({ progress: 2 })
 const first = await p.flush().catch((e) => e)

@@ -1,8 +1,8 @@
 import { Database } from 'bun:sqlite'
 import { describe, expect, it } from 'bun:test'
 import { join } from 'node:path'
+import { encodeEvent } from '../../client/src/sse.ts'
 import { InsufficientStorageError } from '../../src/errors.ts'
-import { encodeEvent } from '../../src/sse.ts'
 import { openSqliteStore } from '../../src/store/sqlite/index.ts'
 import { tempDir } from '../helpers.ts'
 

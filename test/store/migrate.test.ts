@@ -1,7 +1,7 @@
 import { Database } from 'bun:sqlite'
 import { describe, expect, it } from 'bun:test'
 import { join } from 'node:path'
-import { encodeEvent } from '../../src/sse.ts'
+import { encodeEvent } from '../../client/src/sse.ts'
 import { openSqliteStore } from '../../src/store/sqlite/index.ts'
 import { APPLICATION_ID, MIGRATIONS } from '../../src/store/sqlite/schema.ts'
 import { tempDir } from '../helpers.ts'

@@ -7,7 +7,7 @@ import {
 	foldOf,
 	isTerminal,
 	workflowState,
-} from '../../src/runs.ts'
+} from '../../client/src/runs.ts'
 
 const at = Date.UTC(2026, 0, 2, 3, 4, 5)
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'bun:test'
-import { type SseMessage, SseParser } from '../../src/sse.ts'
+import { type SseMessage, SseParser } from '../../client/src/sse.ts'
 
 function parse(...chunks: string[]) {
 	const messages: SseMessage[] = []

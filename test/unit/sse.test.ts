@@ -9,7 +9,7 @@ import {
 	nextFrame,
 	skipFrames,
 	toBytes,
-} from '../../src/sse.ts'
+} from '../../client/src/sse.ts'
 
 describe('sse wire format', () => {
 	it('encodes an event as the brief shows it', () => {

@@ -1,5 +1,5 @@
 import type { SQL } from 'bun'
-import { encodeEvent } from '../../sse.ts'
+import { encodeEvent } from '../../../client/src/sse.ts'
 import type { AdvanceListener, EncodedEvent, FeedEvent } from '../store.ts'
 
 /** Every instance listens here; a payload is `{"seq": <global cursor after the commit>}`. */

@@ -1,7 +1,7 @@
 import type { SQL } from 'bun'
+import { encodeEvent } from '../../../client/src/sse.ts'
 import { BadRequestError } from '../../errors.ts'
 import type { StoredEvent } from '../../events.ts'
-import { encodeEvent } from '../../sse.ts'
 import type { FeedEvent, RunStatus, Store, StreamState } from '../store.ts'
 
 /** Rows per query of a list page, which keeps only the streams the token may read. */

@@ -1,4 +1,4 @@
-import { isTerminal } from '../../runs.ts'
+import { isTerminal } from '../../../client/src/runs.ts'
 import { type EncodedEvent, READ_BLOCK_BYTES } from '../store.ts'
 
 /**

@@ -1,4 +1,4 @@
-import { skipFrames } from '../../sse.ts'
+import { skipFrames } from '../../../client/src/sse.ts'
 import { isWorkflowRun } from '../advance.ts'
 import type { Store } from '../store.ts'
 import type { Sqlite } from './database.ts'

@@ -1,6 +1,6 @@
+import { eachFrame, nextFrame, skipFrames } from '../../../client/src/sse.ts'
 import { BadRequestError } from '../../errors.ts'
 import type { StoredEvent, StreamKind } from '../../events.ts'
-import { eachFrame, nextFrame, skipFrames } from '../../sse.ts'
 import type { FeedEvent, ListQuery, RunStatus, Store, StreamState } from '../store.ts'
 import type { ChunkRow } from './chunk-index.ts'
 import type { Sqlite } from './database.ts'

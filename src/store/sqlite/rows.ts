@@ -1,5 +1,5 @@
 import type { Database } from 'bun:sqlite'
-import { eachFrame } from '../../sse.ts'
+import { eachFrame } from '../../../client/src/sse.ts'
 import { advancePast, isWorkflowRun } from '../advance.ts'
 import type { RunStatus, StreamState } from '../store.ts'
 import type { ChunkIndex } from './chunk-index.ts'

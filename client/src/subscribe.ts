@@ -1,6 +1,6 @@
-import type { EventData, StandardEventType } from '../events.ts'
-import { isTerminal } from '../runs.ts'
-import { SseParser } from '../sse.ts'
+import type { CancelRequestedData, EventData, StandardEventType } from './types.js'
+import { isTerminal } from './runs.js'
+import { SseParser } from './sse.js'
 import {
 	authHeaders,
 	type ClientOptions,
@@ -9,24 +9,35 @@ import {
 	isRetryable,
 	sleep,
 	streamPath,
-} from './http.ts'
-import { backoff } from './publish.ts'
+} from './http.js'
+import { backoff } from './publish.js'
 
 /**
- * An event received from a stream, its `data` typed by its `event`.
+ * The data of each type of event a stream can carry: the standard ones, `cancel_requested`
+ * (appended by the server), and the custom types `C` a subscriber declares.
+ */
+export type KnownEvents<C extends CustomEvents = {}> = EventData & {
+	cancel_requested: CancelRequestedData
+} & Omit<C, StandardEventType | 'cancel_requested'>
+
+/**
+ * Custom event types a subscriber expects, each with its data, e.g.
+ * `{ tool_call: { tool: string } }`; `unknown` data when its shape is not known.
+ */
+export type CustomEvents = Record<string, unknown>
+
+/**
+ * An event received from a stream, its `data` typed by its `event`: comparing `e.event` with a
+ * type name narrows `e.data` to that type's fields. Custom types are typed by the type
+ * parameter; one that was not declared still arrives, so a `default:` branch sees it at run
+ * time even where its type says it cannot.
  *
  * @example
  * function show(e: StreamEvent) { if (e.event === 'failed') console.error(e.data.message) }
  */
-export type StreamEvent =
-	| {
-			[T in StandardEventType]: {
-				id: number
-				event: T
-				data: EventData[T] & Record<string, unknown>
-			}
-	  }[StandardEventType]
-	| { id: number; event: string; data: Record<string, unknown> }
+export type StreamEvent<C extends CustomEvents = {}> = {
+	[T in keyof KnownEvents<C> & string]: { id: number; event: T; data: KnownEvents<C>[T] }
+}[keyof KnownEvents<C> & string]
 
 /**
  * Sent first when the events after Last-Event-ID were pruned; the stream goes on from `firstAvailable`.
@@ -64,11 +75,15 @@ export interface SubscribeOptions extends ClientOptions {
  * for await (const e of subscribe('agents/my-agent', { token, signal })) {
  *   if (e.event === 'progress') bar.update(e.data.progress ?? 0)
  * }
+ * // Custom types, declared with their data:
+ * for await (const e of subscribe<{ tool_call: { tool: string } }>('agents/my-agent', { token })) {
+ *   if (e.event === 'tool_call') console.log(e.data.tool)
+ * }
  */
-export async function* subscribe(
+export async function* subscribe<C extends CustomEvents = {}>(
 	stream: string,
 	options: SubscribeOptions = {},
-): AsyncGenerator<StreamEvent | GapEvent, void> {
+): AsyncGenerator<StreamEvent<C> | GapEvent, void> {
 	const { kind, name } = streamPath(stream)
 	const doFetch = options.fetch ?? fetch
 	const url = endpoint(options, `/api/streaming/${kind}/${name}/stream`)
@@ -97,12 +112,12 @@ export async function* subscribe(
 		let ended = false
 		if (res?.status === 200 && res.body) {
 			failures = 0
-			const queue: Array<StreamEvent | GapEvent> = []
+			// Typed by the caller's declaration, not by anything checked here: data is JSON.
+			const queue: Array<StreamEvent<C> | GapEvent> = []
 			const parser = new SseParser(
 				(m) => {
-					const data = JSON.parse(m.data)
-					if (m.id === undefined) queue.push({ event: m.event, data } as GapEvent)
-					else queue.push({ id: Number(m.id), event: m.event, data } as StreamEvent)
+					const id = m.id === undefined ? undefined : Number(m.id)
+					queue.push({ id, event: m.event, data: JSON.parse(m.data) } as StreamEvent<C> | GapEvent)
 				},
 				(ms) => {
 					retryMs = ms
@@ -113,7 +128,7 @@ export async function* subscribe(
 				for await (const chunk of res.body) {
 					parser.push(decoder.decode(chunk, { stream: true }))
 					while (queue.length > 0) {
-						const event = queue.shift() as StreamEvent | GapEvent
+						const event = queue.shift() as StreamEvent<C> | GapEvent
 						if (event.id !== undefined) lastEventId = event.id
 						ended = event.id !== undefined && isTerminal(event.event)
 						yield event

@@ -1,5 +1,5 @@
-import type { EventData } from '../events.ts'
-import { type OutgoingEvent, type PublishOptions, publish } from './publish.ts'
+import type { ProgressData } from './types.js'
+import { type OutgoingEvent, type PublishOptions, publish } from './publish.js'
 
 // Under Node and Bun, publishers that were never closed still send what they hold before the
 // process exits of itself; a browser page has no such moment, so call close() there.
@@ -43,7 +43,7 @@ export interface PublisherOptions extends Omit<PublishOptions, 'idempotencyKey'>
  */
 export class Publisher {
 	private readonly queue: OutgoingEvent[] = []
-	private latestProgress: EventData['progress'] | undefined
+	private latestProgress: ProgressData | undefined
 	private progressTimer: ReturnType<typeof setTimeout> | undefined
 	private lastProgressAt = Number.NEGATIVE_INFINITY
 	private sending: Promise<void> | undefined
@@ -60,7 +60,7 @@ export class Publisher {
 	}
 
 	/** Reports progress; updates closer together than the rate allows are merged, last wins. */
-	progress(data: EventData['progress'] & Record<string, unknown>) {
+	progress(data: ProgressData & Record<string, unknown>) {
 		this.latestProgress = data
 		const interval = 1000 / (this.options.progressPerSecond ?? 4)
 		const wait = this.lastProgressAt + interval - Date.now()
@@ -69,9 +69,9 @@ export class Publisher {
 	}
 
 	/** Queues any other event (a step, a custom one, or a terminal one); never dropped. */
-	send<T extends OutgoingEvent['event']>(event: T, data?: Record<string, unknown>) {
+	send<T extends string>(event: T, data?: OutgoingEvent<T>['data']) {
 		this.takeProgress()
-		this.queue.push({ event, data } as OutgoingEvent)
+		this.queue.push({ event, data })
 		this.pump()
 	}
 

@@ -1,4 +1,4 @@
-import type { AgentState, RunStatus, StepState, WorkflowState } from './states.ts'
+import type { AgentState, RunStatus, StepState, WorkflowState } from './types.js'
 
 /**
  * What events do to a run: which end it, and the snapshot they fold into. The server's

@@ -1,4 +1,4 @@
-import type { EventData, StandardEventType } from '../events.ts'
+import type { EventData, StandardEventType } from './types.js'
 import {
 	authHeaders,
 	type ClientOptions,
@@ -8,19 +8,19 @@ import {
 	isRetryable,
 	sleep,
 	streamPath,
-} from './http.ts'
+} from './http.js'
 
 /**
- * An event to publish: a standard type with its typed data, or a custom type.
+ * An event to publish: a standard type with its data checked against that type's fields (more
+ * fields are allowed), or any other type name with any object as data. `T` is inferred from
+ * `event`; an annotation without it (`OutgoingEvent[]`) accepts any data.
  *
  * @example
- * const events: OutgoingEvent[] = [{ event: 'step_start', data: { stepId: 'lint' } }, { event: 'tool_call', data: { tool: 'grep' } }]
+ * await publish('workflows/wf-1', [{ event: 'step_start', data: { stepId: 'lint' } }, { event: 'tool_call', data: { tool: 'grep' } }])
  */
-export type OutgoingEvent =
-	| {
-			[T in StandardEventType]: { event: T; data?: EventData[T] & Record<string, unknown> }
-	  }[StandardEventType]
-	| { event: string; data?: Record<string, unknown> }
+export type OutgoingEvent<T extends string = string> = T extends StandardEventType
+	? { event: T; data?: EventData[T] & Record<string, unknown> }
+	: { event: T; data?: Record<string, unknown> }
 
 /**
  * @example
@@ -55,9 +55,9 @@ const MAX_RETRY_AFTER_MS = 30_000
  *   { event: 'progress', data: { message: 'Reading codebase...', progress: 0.2 } },
  *   { url: 'http://127.0.0.1:8787', token: process.env.CORTEX_TOKEN })
  */
-export async function publish(
+export async function publish<T extends string>(
 	stream: string,
-	events: OutgoingEvent | OutgoingEvent[],
+	events: OutgoingEvent<T> | readonly OutgoingEvent<T>[],
 	options: PublishOptions = {},
 ): Promise<{ ids: number[] }> {
 	const { kind, name } = streamPath(stream)

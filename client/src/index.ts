@@ -8,13 +8,22 @@
  * for await (const e of subscribe('agents/build', { token })) console.log(e.id, e.event, e.data)
  */
 
-export { type SseMessage, SseParser } from '../sse.ts'
+export { type SseMessage, SseParser } from './sse.js'
 export {
 	type ClientOptions,
 	CortexConnectionError,
 	CortexRequestError,
 	DEFAULT_URL,
-} from './http.ts'
-export { type OutgoingEvent, type PublishOptions, publish } from './publish.ts'
-export { Publisher, type PublisherOptions } from './publisher.ts'
-export { type GapEvent, type StreamEvent, type SubscribeOptions, subscribe } from './subscribe.ts'
+} from './http.js'
+export { type OutgoingEvent, type PublishOptions, publish } from './publish.js'
+export { Publisher, type PublisherOptions } from './publisher.js'
+export {
+	type CustomEvents,
+	type GapEvent,
+	type KnownEvents,
+	type StreamEvent,
+	type SubscribeOptions,
+	subscribe,
+} from './subscribe.js'
+export type * from './types.js'
+export { isTerminal, TERMINAL_TYPES } from './runs.js'

@@ -1,0 +1,105 @@
+/**
+ * The wire's vocabulary as plain TypeScript: each standard event's data, and the snapshots the
+ * API answers with. The server validates with TypeBox schemas of the same shapes
+ * (`src/events.ts`, `src/states.ts`), and its typecheck fails if the two ever disagree, so this
+ * package needs no schema library at run time or in its declarations. Event data are type
+ * aliases, not interfaces, so that they fit `Record<string, unknown>`.
+ */
+
+/** `progress`: how far an agent execution is. `progress` is a fraction from 0 to 1. */
+export type ProgressData = {
+	step?: string
+	message?: string
+	progress?: number
+}
+/** `complete`: the execution or run ended well. `duration` in milliseconds. */
+export type CompleteData = {
+	result?: unknown
+	duration?: number
+}
+/** `failed`: the execution or run ended with an error. */
+export type FailedData = {
+	message: string
+	code?: string
+}
+/** `cancelled`: the runner stopped, usually after a `cancel_requested`. */
+export type CancelledData = {
+	reason?: string
+}
+export type StepStartData = {
+	stepId: string
+	name?: string
+	agent?: string
+}
+export type StepProgressData = {
+	stepId: string
+	progress?: number
+	message?: string
+}
+export type StepCompleteData = {
+	stepId: string
+	result?: unknown
+	duration?: number
+}
+export type StepFailedData = {
+	stepId: string
+	message: string
+}
+
+/** The data of each standard event type; any other valid type name is a custom event. */
+export interface EventData {
+	progress: ProgressData
+	complete: CompleteData
+	failed: FailedData
+	cancelled: CancelledData
+	step_start: StepStartData
+	step_progress: StepProgressData
+	step_complete: StepCompleteData
+	step_failed: StepFailedData
+}
+export type StandardEventType = keyof EventData
+
+/** What the server appends when someone asks a run to stop (`POST .../cancel`). */
+export type CancelRequestedData = {
+	reason?: string
+}
+
+/** An agent execution's or a workflow run's status. */
+export type RunStatus = 'running' | 'complete' | 'failed' | 'cancelled'
+
+/** A workflow step, as a workflow's snapshot shows it. */
+export interface StepState {
+	stepId: string
+	name: string | null
+	agent: string | null
+	status: 'running' | 'complete' | 'failed'
+	progress: number | null
+	message: string | null
+	/** Milliseconds, from `step_complete`. */
+	duration: number | null
+}
+
+/** `GET /api/agents/:name`: the agent's current (or last) execution. Times are ISO 8601. */
+export interface AgentState {
+	name: string
+	status: RunStatus
+	progress: number | null
+	message: string | null
+	lastEventId: number
+	execution: {
+		startId: number
+		startedAt: string | null
+		endedAt: string | null
+		result: unknown
+	}
+}
+
+/** `GET /api/workflows/:id`: the run and its steps. Times are ISO 8601. */
+export interface WorkflowState {
+	id: string
+	status: RunStatus
+	lastEventId: number
+	startedAt: string | null
+	endedAt: string | null
+	steps: StepState[]
+}
