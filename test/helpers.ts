@@ -48,6 +48,13 @@ export function tempDir(prefix = 'cortex-test-') {
 // What the run leaves behind, removed by test/setup.ts after the last test file: `bun test`
 // fires no process "exit" event.
 const dirs: string[] = []
+
+/** A temp dir that lives until the end of the whole run, for what several test files share. */
+export function runTempDir(prefix = 'cortex-test-') {
+	const path = mkdtempSync(join(tmpdir(), prefix))
+	dirs.push(path)
+	return path
+}
 let sharedPg: Promise<import('./postgres.ts').PgCluster> | undefined
 
 /** Removes every server's temp dir and stops the shared Postgres cluster. */
@@ -77,11 +84,7 @@ export async function startServer(options: ServerOptions = {}): Promise<TestServ
 		sharedPg ??= startPostgres({ fsync: false })
 		dbPath = await (await sharedPg).database()
 	}
-	if (!dbPath) {
-		const dir = mkdtempSync(join(tmpdir(), 'cortex-test-'))
-		dirs.push(dir)
-		dbPath = join(dir, 'cortex.db')
-	}
+	dbPath ??= join(runTempDir(), 'cortex.db')
 	const cmd = [
 		...(options.command ?? [process.execPath, MAIN]),
 		'serve',
@@ -428,4 +431,23 @@ export function clusterForFile(): Pick<import('./postgres.ts').PgCluster, 'datab
 			return cluster.database()
 		},
 	}
+}
+
+/** Debian's Chromium, which .ci/run installs, with flags that keep it off the (closed) network. */
+export function launchChromium() {
+	return import('playwright-core').then(({ chromium }) =>
+		chromium.launch({
+			executablePath: '/usr/bin/chromium',
+			headless: true,
+			args: [
+				'--no-sandbox',
+				'--disable-gpu',
+				'--disable-quic',
+				'--no-first-run',
+				'--disable-background-networking',
+				'--disable-component-update',
+				'--disable-sync',
+			],
+		}),
+	)
 }

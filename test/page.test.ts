@@ -1,28 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'bun:test'
 import { join } from 'node:path'
-import { type Browser, chromium } from 'playwright-core'
-import { publish, ROOT, startServer, tempDir } from './helpers.ts'
+import type { Browser } from 'playwright-core'
+import { launchChromium, publish, ROOT, startServer, tempDir } from './helpers.ts'
 
-/** Debian's Chromium, which .ci/run installs; its own flags keep it off the (closed) network. */
-const CHROMIUM = '/usr/bin/chromium'
 const SCREENSHOT =
 	process.env.CORTEX_SCREENSHOT === '1' ? join(ROOT, 'docs/dashboard.png') : undefined
 
 let browser: Browser
 beforeAll(async () => {
-	browser = await chromium.launch({
-		executablePath: CHROMIUM,
-		headless: true,
-		args: [
-			'--no-sandbox',
-			'--disable-gpu',
-			'--disable-quic',
-			'--no-first-run',
-			'--disable-background-networking',
-			'--disable-component-update',
-			'--disable-sync',
-		],
-	})
+	browser = await launchChromium()
 })
 afterAll(() => browser?.close())
 
@@ -209,46 +195,6 @@ describe('the dashboard in a real browser', () => {
 		const width = await page.evaluate(() => document.documentElement.scrollWidth)
 		expect(width).toBeLessThanOrEqual(375)
 		expect(outside).toEqual([])
-		await context.close()
-	}, 30_000)
-})
-
-describe('the client in a browser', () => {
-	it('publishes and follows a stream with the browser bundle of cortex-stream/client', async () => {
-		using dir = tempDir()
-		const out = join(dir.path, 'client.js')
-		const build = Bun.spawnSync(
-			[process.execPath, 'build', 'client/src/index.ts', '--target=browser', '--outfile', out],
-			{ cwd: ROOT },
-		)
-		expect(build.exitCode).toBe(0)
-		const code = await Bun.file(out).text()
-		await using server = await startServer()
-		const context = await browser.newContext()
-		const page = await context.newPage()
-		await page.goto(`${server.url}/healthz`)
-		const seen = await page.evaluate(
-			async ({ code, token }) => {
-				const url = URL.createObjectURL(new Blob([code], { type: 'text/javascript' }))
-				const { publish, subscribe, Publisher } = await import(url)
-				const options = { url: location.origin, token }
-				const events: unknown[] = []
-				const done = (async () => {
-					for await (const e of subscribe('agents/browser', options))
-						events.push([e.id, e.event, e.data])
-				})()
-				await publish('agents/browser', { event: 'progress', data: { progress: 0.5 } }, options)
-				const p = new Publisher('agents/browser', options)
-				for (let i = 0; i <= 50; i++) p.progress({ progress: i / 50 })
-				p.send('complete', { result: 'from a browser' })
-				await p.close()
-				await done
-				return events
-			},
-			{ code, token: server.token },
-		)
-		expect(seen[0]).toEqual([1, 'progress', { progress: 0.5 }])
-		expect(seen.at(-1)).toEqual([seen.length, 'complete', { result: 'from a browser' }])
 		await context.close()
 	}, 30_000)
 })

@@ -1,9 +1,9 @@
 /**
- * cortex-stream's client: publish events and follow streams, in Bun, Node.js 20+ and browsers.
- * It imports nothing from the server but types.
+ * cortex-stream's client, `@cortex-stream/client`: publish events and follow streams, in Bun,
+ * Node.js 20+ and browsers. It has no dependencies and imports nothing from the server.
  *
  * @example
- * import { publish, subscribe } from 'cortex-stream/client'
+ * import { publish, subscribe } from '@cortex-stream/client'
  * await publish('agents/build', { event: 'progress', data: { progress: 0.5 } }, { token })
  * for await (const e of subscribe('agents/build', { token })) console.log(e.id, e.event, e.data)
  */

@@ -1,0 +1,177 @@
+import { afterAll, beforeAll, describe, expect, it } from 'bun:test'
+import { readdirSync } from 'node:fs'
+import { join } from 'node:path'
+import type { Browser } from 'playwright-core'
+import { launchChromium, ROOT, runProcess, startServer } from '../helpers.ts'
+import { type PackedClient, packedClient, TSC5, TSC7 } from './packed.ts'
+
+// @cortex-stream/client as a user gets it: `npm pack` (its prepack builds dist/), the tarball
+// installed with npm into a project of its own, then typechecked, bundled and run there.
+let packed: PackedClient
+beforeAll(async () => {
+	packed = await packedClient()
+}, 120_000)
+
+const installed = () => join(packed.project, 'node_modules/@cortex-stream/client')
+
+describe('the tarball', () => {
+	it('holds built JavaScript and declarations, a manifest with no dependencies, and nothing of the server', async () => {
+		const files = packed.files
+		for (const entry of ['index']) {
+			expect(files).toContain(`dist/${entry}.js`)
+			expect(files).toContain(`dist/${entry}.d.ts`)
+		}
+		expect(files).toContain('package.json')
+		expect(files).toContain('README.md')
+		expect(files).toContain('LICENSE')
+		// No sources: a consumer's TypeScript must not compile ours (TS5097 under NodeNext).
+		expect(files.filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts'))).toEqual([])
+
+		const manifest = await Bun.file(join(installed(), 'package.json')).json()
+		expect(manifest.name).toBe('@cortex-stream/client')
+		expect(manifest.dependencies).toBeUndefined()
+		expect(manifest.peerDependenciesMeta.react.optional).toBe(true)
+		expect(Object.keys(manifest.exports)).toEqual(['.', './package.json'])
+
+		// Every import of the built code is one of its own files, or react for ./react.
+		const dist = join(installed(), 'dist')
+		for (const file of readdirSync(dist).filter((f) => f.endsWith('.js') || f.endsWith('.d.ts'))) {
+			const text = await Bun.file(join(dist, file)).text()
+			for (const [, spec] of text.matchAll(/(?:from|import)\s*\(?\s*'([^']+)'/g)) {
+				const ok = spec.startsWith('./') ? spec.endsWith('.js') : spec === 'react'
+				expect({ file, spec, ok }).toEqual({ file, spec, ok: true })
+			}
+		}
+	})
+})
+
+describe('a consumer typechecked with module NodeNext and strict', () => {
+	// The README's SDK example, word for word, with what it leaves undeclared.
+	async function readmeExample() {
+		const readme = await Bun.file(join(ROOT, 'README.md')).text()
+		const section = readme.slice(readme.indexOf('## From TypeScript or JavaScript'))
+		const code = /```ts\n([\s\S]*?)```/.exec(section)?.[1]
+		expect(code).toBeDefined()
+		return `declare const process: { env: Record<string, string | undefined> }
+declare const signal: AbortSignal
+declare const bar: { update(fraction: number): void }
+${code}
+export {}
+`
+	}
+
+	async function typecheck(tsc: string) {
+		const dir = join(packed.project, `typecheck-${tsc === TSC5 ? 5 : 7}`)
+		await Bun.write(join(dir, 'types.ts'), Bun.file(join(ROOT, 'test/client/consumer/types.ts')))
+		await Bun.write(join(dir, 'readme.ts'), await readmeExample())
+		await Bun.write(
+			join(dir, 'tsconfig.json'),
+			JSON.stringify({
+				compilerOptions: {
+					module: 'NodeNext',
+					moduleResolution: 'NodeNext',
+					target: 'ES2022',
+					lib: ['ES2022', 'DOM'],
+					types: [],
+					strict: true,
+					noEmit: true,
+					// The package's own declarations are checked too.
+					skipLibCheck: false,
+				},
+				include: ['*.ts', '*.tsx'],
+			}),
+		)
+		return runProcess(['node', tsc, '-p', dir], { cwd: packed.project })
+	}
+
+	it('with TypeScript 5: events narrow by type, publish checks standard data, the README compiles', async () => {
+		const { code, stdout } = await typecheck(TSC5)
+		expect(stdout).toBe('')
+		expect(code).toBe(0)
+	}, 60_000)
+
+	it('with TypeScript 7 the same', async () => {
+		const { code, stdout } = await typecheck(TSC7)
+		expect(stdout).toBe('')
+		expect(code).toBe(0)
+	}, 60_000)
+
+	it('fails where it should: a wrong use is reported, with the file and the error', async () => {
+		const dir = join(packed.project, 'typecheck-wrong')
+		await Bun.write(
+			join(dir, 'wrong.ts'),
+			`import { publish } from '@cortex-stream/client'
+await publish('agents/a', { event: 'progress', data: { progress: 'half' } })
+export {}
+`,
+		)
+		await Bun.write(
+			join(dir, 'tsconfig.json'),
+			JSON.stringify({
+				compilerOptions: {
+					module: 'NodeNext',
+					moduleResolution: 'NodeNext',
+					target: 'ES2022',
+					lib: ['ES2022', 'DOM'],
+					types: [],
+					strict: true,
+					noEmit: true,
+				},
+				include: ['*.ts'],
+			}),
+		)
+		const { code, stdout } = await runProcess(['node', TSC5, '-p', dir], { cwd: packed.project })
+		expect(code).not.toBe(0)
+		expect(stdout).toContain('wrong.ts(2,')
+		expect(stdout).toContain("Type 'string' is not assignable to type 'number'")
+	}, 60_000)
+})
+
+describe('the packed client bundled for a browser', () => {
+	let browser: Browser
+	beforeAll(async () => {
+		browser = await launchChromium()
+	})
+	afterAll(() => browser?.close())
+
+	it('bundles with no Node.js built-ins, then publishes and follows a stream in Chromium', async () => {
+		const entry = join(packed.project, 'browser.ts')
+		await Bun.write(
+			entry,
+			`export { publish, subscribe, Publisher } from '@cortex-stream/client'\n`,
+		)
+		const build = await Bun.build({ entrypoints: [entry], target: 'browser', format: 'esm' })
+		expect(build.success).toBe(true)
+		const code = await build.outputs[0].text()
+		expect(code).not.toMatch(/\bnode:|\brequire\(/)
+
+		await using server = await startServer()
+		const context = await browser.newContext()
+		const page = await context.newPage()
+		// A page of the server's own origin, so no CORS is needed.
+		await page.goto(`${server.url}/healthz`)
+		const seen = await page.evaluate(
+			async ({ code, token }) => {
+				const url = URL.createObjectURL(new Blob([code], { type: 'text/javascript' }))
+				const { publish, subscribe, Publisher } = await import(url)
+				const options = { url: location.origin, token }
+				const events: unknown[] = []
+				const done = (async () => {
+					for await (const e of subscribe('agents/browser', options))
+						events.push([e.id, e.event, e.data])
+				})()
+				await publish('agents/browser', { event: 'progress', data: { progress: 0.5 } }, options)
+				const p = new Publisher('agents/browser', options)
+				for (let i = 0; i <= 50; i++) p.progress({ progress: i / 50 })
+				p.send('complete', { result: 'from a browser' })
+				await p.close()
+				await done
+				return events
+			},
+			{ code, token: server.token },
+		)
+		expect(seen[0]).toEqual([1, 'progress', { progress: 0.5 }])
+		expect(seen.at(-1)).toEqual([seen.length, 'complete', { result: 'from a browser' }])
+		await context.close()
+	}, 30_000)
+})
