@@ -2,7 +2,14 @@ import { describe, expect, it } from 'bun:test'
 import { readFileSync } from 'node:fs'
 import { connect } from 'node:net'
 import { join } from 'node:path'
-import { MAIN, ROOT, runProcess, startServer } from '../helpers.ts'
+import {
+	EVENT_TYPE_PATTERN,
+	isStepType,
+	MAX_BATCH,
+	RESERVED_TYPES,
+	STANDARD_EVENTS,
+} from '../../src/events.ts'
+import { auth, MAIN, ROOT, runProcess, startServer } from '../helpers.ts'
 
 const METHODS = new Set(['GET', 'POST', 'PUT', 'PATCH', 'DELETE'])
 
@@ -128,19 +135,187 @@ describe('docs/api.md', () => {
 })
 
 describe('/openapi.json', () => {
-	it('carries the schemas the server validates with', async () => {
+	it('types each publish body from the schemas the server validates with', async () => {
 		await using server = await startServer()
 		const doc = await (await fetch(`${server.url}/openapi.json`)).json()
-		const post = doc.paths['/api/agents/{name}/events'].post
-		const body = post.requestBody.content['application/json'].schema
-		expect(JSON.stringify(body)).toContain('^[a-z][a-z0-9_]{0,63}$')
-		expect(doc.components.schemas.progressData.properties.progress).toMatchObject({
-			minimum: 0,
-			maximum: 1,
+		const { schemas } = doc.components
+		const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` })
+		const types = Object.keys(STANDARD_EVENTS) as (keyof typeof STANDARD_EVENTS)[]
+		for (const [path, Event] of [
+			['/api/agents/{name}/events', 'AgentEvent'],
+			['/api/workflows/{id}/events', 'WorkflowEvent'],
+		]) {
+			const { schema } = doc.paths[path].post.requestBody.content['application/json']
+			expect(schema.oneOf).toEqual([
+				ref(Event),
+				{ type: 'array', minItems: 1, maxItems: MAX_BATCH, items: ref(Event) },
+			])
+		}
+		// Step types only on workflow runs; any other name a custom event.
+		const agentTypes = types.filter((type) => !isStepType(type))
+		expect(schemas.AgentEvent.oneOf).toEqual(
+			[...agentTypes, 'custom'].map((type) => ref(`${type}Event`)),
+		)
+		expect(schemas.WorkflowEvent.oneOf).toEqual(
+			[...types, 'custom'].map((type) => ref(`${type}Event`)),
+		)
+		for (const type of types) {
+			// The very schema the validator compiles, and `data` required when it requires a field
+			// (an absent `data` is validated as {}).
+			expect(schemas[`${type}Data`]).toEqual(JSON.parse(JSON.stringify(STANDARD_EVENTS[type])))
+			const required = (STANDARD_EVENTS[type].required?.length ?? 0) > 0
+			expect(schemas[`${type}Event`]).toMatchObject({
+				type: 'object',
+				additionalProperties: false,
+				properties: { event: { const: type }, data: ref(`${type}Data`) },
+				required: required ? ['event', 'data'] : ['event'],
+			})
+		}
+		expect(schemas.customEvent.additionalProperties).toBe(false)
+		expect(schemas.customEvent.properties.event).toEqual({
+			type: 'string',
+			pattern: EVENT_TYPE_PATTERN.source,
+			not: { enum: [...types, ...RESERVED_TYPES.keys()] },
 		})
-		expect(doc.components.schemas.failedData.required).toEqual(['message'])
-		expect(Object.keys(post.responses)).toEqual(
-			expect.arrayContaining(['201', '400', '409', '413', '422']),
+		expect(schemas.progressData.properties.progress).toMatchObject({ minimum: 0, maximum: 1 })
+		expect(schemas.failedData.required).toEqual(['message'])
+	})
+
+	it('names every operation, and asks a credential of all but the public routes', async () => {
+		await using server = await startServer()
+		const doc = await (await fetch(`${server.url}/openapi.json`)).json()
+		expect(doc.servers.length).toBeGreaterThan(0)
+		const ids: string[] = []
+		const open: string[] = []
+		for (const [path, item] of Object.entries<Record<string, Operation>>(doc.paths))
+			for (const [method, operation] of Object.entries(item)) {
+				ids.push(operation.operationId)
+				expect([path, method, Array.isArray(operation.security)]).toEqual([path, method, true])
+				if (operation.security.length === 0) open.push(path)
+			}
+		expect(ids.filter((id) => !/^[a-z][A-Za-z0-9]*$/.test(id))).toEqual([])
+		expect(new Set(ids).size).toBe(ids.length)
+		expect(ids).toEqual(expect.arrayContaining(['publishAgentEvents', 'streamAgent']))
+		expect(open.sort()).toEqual(['/healthz', '/metrics', '/openapi.json'])
+	})
+
+	it('documents every status the server answers its routes with', async () => {
+		await using server = await startServer({ args: ['--max-body', '1024'] })
+		const doc = await (await fetch(`${server.url}/openapi.json`)).json()
+		const seen: string[] = []
+		const undocumented: string[] = []
+		/** Sends a request to `path` (`template` filled in) and notes its status, and whether documented. */
+		async function probe(
+			method: string,
+			template: string,
+			path = template,
+			init: { headers?: Record<string, string>; body?: string } = {},
+		) {
+			const res = await fetch(`${server.url}${path}`, {
+				method,
+				headers: init.headers ?? auth(server.token),
+				body: init.body,
+			})
+			await res.body?.cancel()
+			const route = `${method} ${template} ${res.status}`
+			seen.push(route)
+			if (!(String(res.status) in doc.paths[template][method.toLowerCase()].responses))
+				undocumented.push(route)
+		}
+		const event = (type: string, data = {}) => JSON.stringify({ event: type, data })
+		const withBody = (body: string, more: Record<string, string> = {}) => ({
+			headers: { ...auth(server.token), 'content-type': 'application/json', ...more },
+			body,
+		})
+		const named = (template: string, name: string) => template.replace(/\{\w+\}/, name)
+
+		for (const [template, item] of Object.entries<Record<string, Operation>>(doc.paths))
+			for (const [method, operation] of Object.entries(item)) {
+				if (template === '/api/ws') continue // an upgrade: see 'documents only routes the server answers'
+				const verb = method.toUpperCase()
+				// No credential, and a name that is not one.
+				if (operation.security.length > 0)
+					await probe(verb, template, named(template, 'x'), { headers: {} })
+				if (template.includes('{')) await probe(verb, template, named(template, 'a%20b'))
+			}
+		const agent = '/api/agents/{name}/events'
+		const run = '/api/workflows/{id}/events'
+		await probe('GET', '/api/agents/{name}', '/api/agents/a1')
+		await probe('GET', agent, '/api/agents/a1/events')
+		await probe('POST', agent, '/api/agents/a1/events', withBody('{"event": "Progress"}'))
+		await probe('POST', agent, '/api/agents/a1/events', withBody('not json'))
+		await probe(
+			'POST',
+			agent,
+			'/api/agents/a1/events',
+			withBody(event('x', { pad: 'x'.repeat(2000) })),
+		)
+		await probe(
+			'POST',
+			agent,
+			'/api/agents/a1/events',
+			withBody(event('progress'), { 'idempotency-key': 'k' }),
+		)
+		await probe(
+			'POST',
+			agent,
+			'/api/agents/a1/events',
+			withBody(event('complete'), { 'idempotency-key': 'k' }),
+		)
+		await probe('POST', run, '/api/workflows/w1/events', withBody(event('complete')))
+		await probe('POST', run, '/api/workflows/w1/events', withBody(event('progress')))
+		for (const path of [
+			'/api/agents',
+			'/api/workflows',
+			'/api/agents/{name}',
+			'/api/workflows/{id}',
+		])
+			await probe('GET', path, named(path, path.includes('agents') ? 'a1' : 'w1'))
+		await probe('GET', '/api/agents', '/api/agents?limit=0')
+		await probe('GET', agent, '/api/agents/a1/events?after=x')
+		await probe('GET', '/api/streaming/agents/{name}/stream', '/api/streaming/agents/a1/stream')
+		await probe(
+			'GET',
+			'/api/streaming/workflows/{id}/stream',
+			'/api/streaming/workflows/w1/stream',
+			{ headers: { ...auth(server.token), 'last-event-id': '1' } },
+		)
+		await probe('GET', '/api/streaming/events', '/api/streaming/events?match=')
+		await probe('GET', '/api/streaming/events')
+		await probe('GET', '/api/whoami')
+		await probe('POST', '/api/tickets', '/api/tickets', withBody('{"streams": []}'))
+		const res = await fetch(`${server.url}/api/tickets`, {
+			method: 'POST',
+			...withBody('{"streams": ["agents/*"]}'),
+		})
+		expect(res.status).toBe(201)
+		const { ticket } = await res.json()
+		const byTicket = (body = '') => ({ headers: auth(ticket), body })
+		await probe('POST', agent, '/api/agents/a1/events', byTicket(event('progress')))
+		await probe('POST', '/api/tickets', '/api/tickets', byTicket('{"streams": ["agents/*"]}'))
+		await probe('POST', '/api/admin/prune', '/api/admin/prune', byTicket())
+		await probe('POST', '/api/admin/prune')
+		await probe('POST', '/api/admin/backup')
+		for (const path of ['/healthz', '/metrics', '/openapi.json']) await probe('GET', path)
+		expect(undocumented).toEqual([])
+		// The probes met the answers they were written for.
+		expect(seen).toEqual(
+			expect.arrayContaining([
+				'GET /api/agents 400',
+				'GET /api/agents/{name} 404',
+				'POST /api/agents/{name}/events 403',
+				'POST /api/agents/{name}/events 413',
+				'POST /api/agents/{name}/events 422',
+				'POST /api/workflows/{id}/events 409',
+				'GET /api/streaming/workflows/{id}/stream 204',
+				'POST /api/admin/prune 403',
+			]),
 		)
 	})
 })
+
+interface Operation {
+	operationId: string
+	security: unknown[]
+	responses: Record<string, unknown>
+}
