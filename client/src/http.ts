@@ -7,6 +7,12 @@
 export interface ClientOptions {
 	/** Server URL; default `http://127.0.0.1:8787`. */
 	url?: string
+	/**
+	 * Sent as `Authorization: Bearer <token>`. subscribe() and useRun() also take a function
+	 * that gives one, `() => string | Promise<string>` (see `SubscribeOptions.token`), called
+	 * for each connection, so that a page can fetch a short-lived read ticket from its own
+	 * backend instead of holding a token; publish() and Publisher take the string only.
+	 */
 	token?: string
 	/** A `fetch` to use instead of the global one. */
 	fetch?: typeof fetch
@@ -81,12 +87,27 @@ export class CortexConnectionError extends Error {
 /** Whether a failure may go away if the same request is sent again. */
 export const isRetryable = (status: number) => status === 429 || status >= 500
 
-export function endpoint(options: ClientOptions, path: string): string {
+export function endpoint(options: { url?: string }, path: string): string {
 	return `${(options.url ?? DEFAULT_URL).replace(/\/+$/, '')}${path}`
 }
 
 export function authHeaders(options: ClientOptions): Record<string, string> {
 	return options.token ? { authorization: `Bearer ${options.token}` } : {}
+}
+
+/**
+ * A credential, or a function that gives one (a fresh ticket from the app's backend), called
+ * before each connection and once more after a `401`.
+ *
+ * @example
+ * const token: TokenSource = async () => (await (await fetch('/my-app/cortex-ticket')).json()).ticket
+ */
+export type TokenSource = string | (() => string | Promise<string>)
+
+/** The `Authorization` header for `token`, calling it first when it is a function. */
+export async function bearer(token: TokenSource | undefined): Promise<Record<string, string>> {
+	const value = typeof token === 'function' ? await token() : token
+	return value ? { authorization: `Bearer ${value}` } : {}
 }
 
 /** `agents/<name>` or `workflows/<id>` to its URL path, the name percent-encoded once. */

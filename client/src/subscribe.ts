@@ -2,13 +2,14 @@ import type { CancelRequestedData, EventData, StandardEventType } from './types.
 import { isTerminal } from './runs.js'
 import { SseParser } from './sse.js'
 import {
-	authHeaders,
+	bearer,
 	type ClientOptions,
 	CortexRequestError,
 	endpoint,
 	isRetryable,
 	sleep,
 	streamPath,
+	type TokenSource,
 } from './http.js'
 import { backoff } from './publish.js'
 
@@ -54,8 +55,17 @@ export interface GapEvent {
 /**
  * @example
  * subscribe('workflows/wf-1', { token, lastEventId: saved, signal: AbortSignal.timeout(60_000) })
+ * // A browser page that never holds a token: a fresh read ticket from its backend for each connection.
+ * subscribe('agents/build', { url, token: () => fetch('/my-app/cortex-ticket').then((r) => r.text()) })
  */
-export interface SubscribeOptions extends ClientOptions {
+export interface SubscribeOptions extends Omit<ClientOptions, 'token'> {
+	/**
+	 * The credential, or a function that gives one (it may be async), called before each
+	 * connection, reconnections included, so an expired ticket is replaced by a fresh one. After
+	 * a `401` the function is called once more and the request sent again; a second `401` in a
+	 * row throws. When it throws, subscribe() throws that.
+	 */
+	token?: TokenSource
 	/** Start after this id; default: the start of the agent's current execution or the run. */
 	lastEventId?: number
 	/** Stops the subscription; the iterator then ends quietly. */
@@ -69,7 +79,8 @@ export interface SubscribeOptions extends ClientOptions {
  * itself after a dropped connection or a server restart, with `Last-Event-ID` (the server's
  * `retry:` first, then backing off), and ends after a terminal event (`complete`, `failed`,
  * `cancelled`) or when the server answers 204. It uses `fetch`, so the token travels in the
- * `Authorization` header. A 4xx other than 429 throws `CortexRequestError`.
+ * `Authorization` header; `token` may be a function that gives a fresh one for each connection.
+ * A 4xx other than 429 throws `CortexRequestError` (a 401 after asking that function twice).
  *
  * @example
  * for await (const e of subscribe('agents/my-agent', { token, signal })) {
@@ -90,12 +101,16 @@ export async function* subscribe<C extends CustomEvents = {}>(
 	let lastEventId = options.lastEventId
 	let retryMs = 1_000
 	let failures = 0
+	// A 401 asks a token function for a fresh credential once before it counts.
+	let refreshed = false
 	while (!options.signal?.aborted) {
+		const auth = await bearer(options.token)
+		if (options.signal?.aborted) return
 		let res: Response | undefined
 		try {
 			res = await doFetch(url, {
 				headers: {
-					...authHeaders(options),
+					...auth,
 					accept: 'text/event-stream',
 					...(lastEventId !== undefined && { 'last-event-id': String(lastEventId) }),
 				},
@@ -107,11 +122,16 @@ export async function* subscribe<C extends CustomEvents = {}>(
 		if (res?.status === 204) return
 		if (res && res.status !== 200) {
 			const failure = await CortexRequestError.from(res)
+			if (res.status === 401 && typeof options.token === 'function' && !refreshed) {
+				refreshed = true
+				continue
+			}
 			if (!isRetryable(res.status)) throw failure
 		}
 		let ended = false
 		if (res?.status === 200 && res.body) {
 			failures = 0
+			refreshed = false
 			// Typed by the caller's declaration, not by anything checked here: data is JSON.
 			const queue: Array<StreamEvent<C> | GapEvent> = []
 			const parser = new SseParser(
