@@ -58,6 +58,12 @@ export class StreamEndedError extends CortexError {
 	override readonly code = 'stream_ended'
 }
 
+/** A cancel asked of a stream with nothing running: no events, or its last one is terminal. */
+export class NotRunningError extends CortexError {
+	override readonly status = 409
+	override readonly code = 'not_running'
+}
+
 export class PayloadTooLargeError extends CortexError {
 	override readonly status = 413
 	override readonly code = 'payload_too_large'

@@ -11,6 +11,9 @@ export const MAX_DATA_BYTES = 64 * 1024
 /** How deep `data` may nest objects and arrays, `data` itself being 1. */
 export const MAX_DATA_DEPTH = 64
 
+/** What the server appends when someone asks a run to stop (`POST .../cancel`). */
+export const CANCEL_REQUESTED = 'cancel_requested'
+
 /**
  * Types a publisher may not send: the server sends `gap` itself, a browser EventSource takes an
  * event named `error` for a connection failure, and `cancel_requested` is what the server
@@ -22,7 +25,7 @@ export const RESERVED_TYPES: ReadonlyMap<string, string> = new Map([
 		'error',
 		'a browser EventSource takes an event named "error" for a connection failure; use "failed"',
 	],
-	['cancel_requested', 'the server appends "cancel_requested" when a run is asked to stop'],
+	[CANCEL_REQUESTED, 'the server appends "cancel_requested" when a run is asked to stop'],
 ])
 
 /** `.` and `..` match the character class but would read as path tricks. */

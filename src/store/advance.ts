@@ -1,15 +1,30 @@
 import { isTerminal } from '../../client/src/runs.ts'
 import { encodeEvent } from '../../client/src/sse.ts'
-import { StreamEndedError } from '../errors.ts'
-import type { NewEvent } from '../events.ts'
-import type { EncodedEvent, RunStatus, StreamState } from './store.ts'
+import { NotRunningError, StreamEndedError } from '../errors.ts'
+import { CANCEL_REQUESTED, type NewEvent } from '../events.ts'
+import type { AppendResult, EncodedEvent, RunStatus, StreamState } from './store.ts'
 
-export type RunState = Pick<StreamState, 'lastId' | 'status' | 'executionStart'>
+/**
+ * What appending needs of a stream, and keeps beside its events (in the stream's row, written
+ * in the transaction that appends, and rebuilt from the events on open where that row lags).
+ */
+export interface RunState extends Pick<StreamState, 'lastId' | 'status' | 'executionStart'> {
+	/** The id of the `cancel_requested` pending in the running execution or run; 0 when none. */
+	cancelId: number
+	/** Its `data` (JSON text); '' when none. */
+	cancelData: string
+}
 
 export const isWorkflowRun = (stream: string) => stream.startsWith('workflows/')
 
 /** A stream before its first event. */
-export const NEW_RUN: RunState = { lastId: 0, status: 'running', executionStart: 1 }
+export const NEW_RUN: RunState = {
+	lastId: 0,
+	status: 'running',
+	executionStart: 1,
+	cancelId: 0,
+	cancelData: '',
+}
 
 /**
  * What appending `events` makes of a stream's run state; the events take the ids after
@@ -28,21 +43,53 @@ export function advance(stream: string, state: RunState, events: NewEvent[]): Ru
 				`/${end + 1}`,
 			)
 	}
-	const { lastId, status, executionStart } = state
-	const next: RunState = { lastId, status, executionStart }
-	for (const e of events) advancePast(next, next.lastId + 1, e.event)
+	const { lastId, status, executionStart, cancelId, cancelData } = state
+	const next: RunState = { lastId, status, executionStart, cancelId, cancelData }
+	for (const e of events) advancePast(next, next.lastId + 1, e.event, e.data)
 	return next
 }
 
-/** Moves `state` on past event `id` of type `event`, in place (no object per event). */
-export function advancePast(state: RunState, id: number, event: string) {
+/**
+ * Moves `state` on past event `id` of type `event`, in place (no object per event). The first
+ * `cancel_requested` of a run is pending until the run ends: a terminal event clears it, so the
+ * next execution of an agent starts without one.
+ */
+export function advancePast(state: RunState, id: number, event: string, data: string) {
 	state.lastId = id
 	if (state.status !== 'running') {
 		state.status = 'running'
 		state.executionStart = id
 	}
-	if (isTerminal(event)) state.status = event as RunStatus
+	if (isTerminal(event)) {
+		state.status = event as RunStatus
+		state.cancelId = 0
+		state.cancelData = ''
+	} else if (event === CANCEL_REQUESTED && state.cancelId === 0) {
+		state.cancelId = id
+		state.cancelData = data
+	}
 }
+
+/**
+ * What a cancel request finds in a stream: the id of the `cancel_requested` already pending in
+ * its run (answered again, nothing appended), or 0 when one is to be appended. Nothing running
+ * (no events, or the last one terminal) is a 409.
+ */
+export function pendingCancel(stream: string, state: RunState): number {
+	if (state.lastId === 0)
+		throw new NotRunningError(`${stream} has no events: there is no run to cancel`)
+	if (state.status !== 'running')
+		throw new NotRunningError(
+			`${stream} is not running: its last ${isWorkflowRun(stream) ? 'run' : 'execution'} ended (${state.status}); there is nothing to cancel`,
+		)
+	return state.cancelId
+}
+
+/** `result`, with the cancel pending in `state` when there is one (see `AppendResult.cancel`). */
+export const withCancel = (result: AppendResult, state: RunState | undefined): AppendResult =>
+	state !== undefined && state.cancelId > 0
+		? { ...result, cancel: { id: state.cancelId, data: state.cancelData } }
+		: result
 
 const encoder = new TextEncoder()
 

@@ -55,6 +55,7 @@ const rethrow = (error: unknown) => {
 export function withFaultStatuses(store: Store): Store {
 	return {
 		append: (...a) => store.append(...a).catch(rethrow),
+		requestCancel: (...a) => store.requestCancel(...a).catch(rethrow),
 		read: (...a) => store.read(...a).catch(rethrow),
 		readFrames: (...a) => store.readFrames(...a).catch(rethrow),
 		readAll: (...a) => store.readAll(...a).catch(rethrow),

@@ -1,5 +1,5 @@
 import { IdempotencyConflictError, StoreUnavailableError } from '../errors.ts'
-import type { NewEvent } from '../events.ts'
+import { CANCEL_REQUESTED, type NewEvent } from '../events.ts'
 import { HEALTHY } from './health.ts'
 import type { AppendResult, EncodedEvent, Idempotency, StoreHealth } from './store.ts'
 
@@ -8,6 +8,11 @@ export interface Pending {
 	stream: string
 	events: NewEvent[]
 	idempotency?: Idempotency
+	/**
+	 * A cancel request (`Store.requestCancel`): its one event is appended only while the run goes
+	 * on without one pending.
+	 */
+	cancel: boolean
 	resolve: (result: AppendResult) => void
 	reject: (error: Error) => void
 }
@@ -99,13 +104,27 @@ export function createGroupCommit(write: GroupWriter, health: Health) {
 		}
 	}
 
+	const queue = (
+		stream: string,
+		events: NewEvent[],
+		idempotency: Idempotency | undefined,
+		cancel: boolean,
+	) => {
+		if (closed) return Promise.reject(new StoreUnavailableError('the store is closed'))
+		return new Promise<AppendResult>((resolve, reject) => {
+			pending.push({ stream, events, idempotency, cancel, resolve, reject })
+			writing ??= run()
+		})
+	}
+
 	return {
 		append(stream: string, events: NewEvent[], idempotency?: Idempotency): Promise<AppendResult> {
-			if (closed) return Promise.reject(new StoreUnavailableError('the store is closed'))
-			return new Promise<AppendResult>((resolve, reject) => {
-				pending.push({ stream, events, idempotency, resolve, reject })
-				writing ??= run()
-			})
+			return queue(stream, events, idempotency, false)
+		},
+
+		/** A cancel request, in the same groups as appends (see `Store.requestCancel`). */
+		requestCancel(stream: string, data: string): Promise<AppendResult> {
+			return queue(stream, [{ event: CANCEL_REQUESTED, data }], undefined, true)
 		},
 
 		/** Refuses new appends, and resolves once every queued one is written. */

@@ -64,8 +64,24 @@ export interface Idempotency {
 
 export interface AppendResult {
 	ids: number[]
-	/** True when the ids come from an earlier request with the same Idempotency-Key. */
+	/**
+	 * True when the ids come from an earlier request with the same Idempotency-Key (for a cancel
+	 * request: the `cancel_requested` already pending); nothing was appended.
+	 */
 	replayed: boolean
+	/**
+	 * The `cancel_requested` pending in the agent execution or workflow run the stream is in once
+	 * the append is done (for a replay: now): its id and its `data` (JSON text). Absent when none
+	 * is, and once the execution or run has ended.
+	 */
+	cancel?: PendingCancel
+}
+
+/** A `cancel_requested` the running execution or run has not ended since. */
+export interface PendingCancel {
+	id: number
+	/** Its `data`, JSON text: `{"reason": "..."}` or `{}`. */
+	data: string
 }
 
 /** A stored event with its SSE frame (`encodeEvent`), the bytes every subscriber is sent. */
@@ -94,6 +110,14 @@ export interface Store {
 	 * Rejects with `StreamEndedError` (the workflow run has ended) or `IdempotencyConflictError`.
 	 */
 	append(stream: string, events: NewEvent[], idempotency?: Idempotency): Promise<AppendResult>
+	/**
+	 * Asks the stream's running agent execution or workflow run to stop: appends a
+	 * `cancel_requested` event with `data` (JSON text) as `append` does, decided in the same
+	 * transaction, so it lands in the run it was asked of. When one is pending already in that
+	 * run, resolves with its id (`replayed`) and appends nothing. Rejects with `NotRunningError`
+	 * when nothing runs: no events yet, or the last one is terminal.
+	 */
+	requestCancel(stream: string, data: string): Promise<AppendResult>
 	/** Up to `limit` events with id greater than `afterId`, in id order. */
 	read(stream: string, afterId: number, limit: number): Promise<StoredEvent[]>
 	/**

@@ -1,7 +1,7 @@
 import type { SQL } from 'bun'
 import { CortexError } from '../../errors.ts'
 import type { NewEvent } from '../../events.ts'
-import { advance, type RunState, stamp } from '../advance.ts'
+import { advance, pendingCancel, type RunState, stamp, withCancel } from '../advance.ts'
 import { type GroupWriter, type Outcome, type RememberedKey, replay } from '../group-commit.ts'
 import { IDEMPOTENCY_TTL_MS } from '../store.ts'
 import type { StreamRow } from './read.ts'
@@ -33,14 +33,17 @@ export function createWriter(sql: SQL, committed: (seq: number) => void) {
 				SELECT name, ${now}, ${now} FROM unnest(${sql.array(names, 'TEXT')}::text[]) AS name
 				ON CONFLICT (name) DO NOTHING`
 			const rows = new Map<string, { key: string; state: RunState }>()
-			for (const r of (await tx`SELECT key, name, last_id, status, execution_start FROM cortex_streams
-				WHERE name = ANY(${sql.array(names, 'TEXT')}::text[]) ORDER BY name FOR UPDATE`) as StreamRow[])
+			for (const r of (await tx`SELECT key, name, last_id, status, execution_start, cancel_id, cancel_data
+				FROM cortex_streams WHERE name = ANY(${sql.array(names, 'TEXT')}::text[])
+				ORDER BY name FOR UPDATE`) as StreamRow[])
 				rows.set(r.name, {
 					key: r.key,
 					state: {
 						lastId: Number(r.last_id),
 						status: r.status,
 						executionStart: Number(r.execution_start),
+						cancelId: Number(r.cancel_id),
+						cancelData: r.cancel_data,
 					},
 				})
 			const keyed = batch.filter((r) => r.idempotency)
@@ -64,17 +67,28 @@ export function createWriter(sql: SQL, committed: (seq: number) => void) {
 
 			// Decide every request first; the global cursor is locked only once there is something
 			// to write, and held for as short a time as possible.
-			const accepted: Array<{ index: number; key: string; events: NewEvent[]; firstId: number }> =
-				[]
+			const accepted: Array<{
+				index: number
+				key: string
+				events: NewEvent[]
+				firstId: number
+				state: RunState
+			}> = []
 			const states = new Map<string, RunState>()
 			for (const [i, req] of batch.entries()) {
 				const row = rows.get(req.stream) as { key: string; state: RunState }
 				const state = states.get(req.stream) ?? row.state
 				try {
+					// A cancel already pending in the run is answered again; nothing is appended.
+					const pending = req.cancel ? pendingCancel(req.stream, state) : 0
+					if (pending > 0) {
+						outcomes[i] = { result: withCancel({ ids: [pending], replayed: true }, state) }
+						continue
+					}
 					const keyId = req.idempotency && `${row.key}\n${req.idempotency.key}`
 					const hit = keyId && known.get(keyId)
 					if (hit && req.idempotency) {
-						outcomes[i] = { result: replay(req.idempotency, hit) }
+						outcomes[i] = { result: withCancel(replay(req.idempotency, hit), state) }
 						continue
 					}
 					const next = advance(req.stream, state, req.events)
@@ -83,6 +97,7 @@ export function createWriter(sql: SQL, committed: (seq: number) => void) {
 						key: row.key,
 						events: req.events,
 						firstId: state.lastId + 1,
+						state: next,
 					})
 					states.set(req.stream, next)
 					if (keyId && req.idempotency)
@@ -100,7 +115,8 @@ export function createWriter(sql: SQL, committed: (seq: number) => void) {
 
 			const touched = [...states]
 			await tx`UPDATE cortex_streams s SET last_id = v.last_id, status = v.status,
-				execution_start = v.execution_start, updated_at = ${now}
+				execution_start = v.execution_start, cancel_id = v.cancel_id,
+				cancel_data = v.cancel_data, updated_at = ${now}
 				FROM unnest(
 					${sql.array(
 						touched.map(([name]) => rows.get(name)?.key),
@@ -115,8 +131,15 @@ export function createWriter(sql: SQL, committed: (seq: number) => void) {
 					)}::text[], ${sql.array(
 						touched.map(([, s]) => s.executionStart),
 						'INT8',
-					)}::bigint[]
-				) AS v(key, last_id, status, execution_start)
+					)}::bigint[], ${sql.array(
+						touched.map(([, s]) => s.cancelId),
+						'INT8',
+					)}::bigint[],
+					${sql.array(
+						touched.map(([, s]) => s.cancelData),
+						'TEXT',
+					)}::text[]
+				) AS v(key, last_id, status, execution_start, cancel_id, cancel_data)
 				WHERE s.key = v.key`
 			const remember = accepted.filter((a) => batch[a.index].idempotency)
 			if (remember.length > 0)
@@ -162,7 +185,7 @@ export function createWriter(sql: SQL, committed: (seq: number) => void) {
 				const stored = stamp(a.events, a.firstId, seq + 1, now)
 				seq += stored.length
 				outcomes[a.index] = {
-					result: { ids: stored.map((e) => e.id), replayed: false },
+					result: withCancel({ ids: stored.map((e) => e.id), replayed: false }, a.state),
 					stored,
 				}
 				for (const e of stored) {

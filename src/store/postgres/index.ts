@@ -120,6 +120,15 @@ export async function openPostgresStore(
 				)
 			return commits.append(stream, events, idempotency)
 		},
+		requestCancel(stream, data) {
+			if (full())
+				return Promise.reject(
+					new InsufficientStorageError(
+						'the store is full: nothing was appended; try again when space is freed',
+					),
+				)
+			return commits.requestCancel(stream, data)
+		},
 		...reads,
 
 		subscribe(listener) {

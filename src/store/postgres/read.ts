@@ -37,6 +37,8 @@ export interface StreamRow {
 	created_at: string
 	updated_at: string
 	snapshot: string | null
+	cancel_id: string
+	cancel_data: string
 }
 
 const toState = (r: StreamRow): StreamState => ({

@@ -48,6 +48,13 @@ export const PG_MIGRATIONS: string[] = [
 	`
 	CREATE INDEX cortex_streams_by_update ON cortex_streams (updated_at DESC, key DESC);
 	`,
+	// The cancel_requested pending in a stream's running execution or run (`POST .../cancel`):
+	// its id (0: none) and its data, read and written with the rest of the run state under the
+	// row's lock, so every instance sees it (see advance.ts).
+	`
+	ALTER TABLE cortex_streams ADD COLUMN cancel_id bigint NOT NULL DEFAULT 0,
+		ADD COLUMN cancel_data text NOT NULL DEFAULT '';
+	`,
 ]
 
 /** Any number, so that two instances starting at once run the migrations one after the other. */

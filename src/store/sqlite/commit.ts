@@ -1,6 +1,6 @@
 import { closeSync, fsync, openSync } from 'node:fs'
 import { CortexError, StoreUnavailableError } from '../../errors.ts'
-import { advance, NEW_RUN, stamp } from '../advance.ts'
+import { advance, NEW_RUN, pendingCancel, stamp, withCancel } from '../advance.ts'
 import { type GroupWriter, type Outcome, type Pending, replay } from '../group-commit.ts'
 import { type AppendResult, IDEMPOTENCY_TTL_MS } from '../store.ts'
 import { addPlace, type ChunkPlaces } from './chunk-index.ts'
@@ -119,15 +119,24 @@ export function createWriter(sqlite: Sqlite) {
 			for (const req of batch) {
 				const row = working.get(req.stream) ?? rows.rowOf(req.stream)
 				try {
+					// A cancel already pending in the run is answered again; nothing is appended.
+					const pending = req.cancel ? pendingCancel(req.stream, row ?? NEW_RUN) : 0
+					if (pending > 0) {
+						outcomes.push({ result: withCancel({ ids: [pending], replayed: true }, row) })
+						continue
+					}
 					const again = remembered(req, row, now)
 					if (again) {
-						outcomes.push({ result: again })
+						outcomes.push({ result: withCancel(again, row) })
 						continue
 					}
 					const { next, stored } = apply(req, row, seq, now, adding)
 					seq = next.lastSeq
 					working.set(req.stream, next)
-					outcomes.push({ result: { ids: stored.map((e) => e.id), replayed: false }, stored })
+					outcomes.push({
+						result: withCancel({ ids: stored.map((e) => e.id), replayed: false }, next),
+						stored,
+					})
 				} catch (error) {
 					// A refusal comes before the append writes anything, so the others still commit;
 					// any other failure (disk full, I/O) rolls the whole transaction back.

@@ -88,6 +88,7 @@ export function openSqliteStore(
 
 	return {
 		append: commits.append,
+		requestCancel: commits.requestCancel,
 		...createReads(sqlite),
 		...createPrune(sqlite),
 		backup,

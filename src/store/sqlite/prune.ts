@@ -47,9 +47,12 @@ export function createPrune(sqlite: Sqlite): Pick<Store, 'prunable' | 'prune'> {
 		trimChunk: db.query<never, [number, number | null, Uint8Array, number]>(
 			'UPDATE chunks SET first_id = ?, last_end = ?, frames = ? WHERE last_seq = ?',
 		),
-		pruned: db.query<never, [number, string, number, string, number, number, number, number]>(
+		pruned: db.query<
+			never,
+			[number, string, number, string, number, number, number, number, string, number]
+		>(
 			`UPDATE streams SET first_id = ?, snapshot = ?, last_id = ?, status = ?, execution_start = ?,
-			 updated_at = ?, last_seq = ? WHERE key = ?`,
+			 updated_at = ?, last_seq = ?, cancel_id = ?, cancel_data = ? WHERE key = ?`,
 		),
 		setLastSeq: db.query<never, [number]>("UPDATE meta SET value = ? WHERE key = 'last_seq'"),
 	}
@@ -114,6 +117,8 @@ export function createPrune(sqlite: Sqlite): Pick<Store, 'prunable' | 'prune'> {
 						row.executionStart,
 						row.updatedAt,
 						row.lastSeq,
+						row.cancelId,
+						row.cancelData,
 						row.key,
 					)
 					q.setLastSeq.run(sqlite.seq.committed)

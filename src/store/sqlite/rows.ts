@@ -1,12 +1,15 @@
 import type { Database } from 'bun:sqlite'
 import { eachFrame } from '../../../client/src/sse.ts'
-import { advancePast, isWorkflowRun } from '../advance.ts'
+import { advancePast, isWorkflowRun, type RunState } from '../advance.ts'
 import type { RunStatus, StreamState } from '../store.ts'
 import type { ChunkIndex } from './chunk-index.ts'
 import { createRecency } from './recency.ts'
 
-/** A stream as the engine keeps it: its state, its key, and the global cursor of its last event. */
-export interface Row extends StreamState {
+/**
+ * A stream as the engine keeps it: its state, its key, the global cursor of its last event, and
+ * the cancel pending in its run.
+ */
+export interface Row extends StreamState, RunState {
 	key: number
 	lastSeq: number
 }
@@ -23,6 +26,8 @@ export interface StreamRow {
 	updated_at: number
 	snapshot: string | null
 	last_seq: number
+	cancel_id: number
+	cancel_data: string
 }
 
 export const toRow = (r: StreamRow): Row => ({
@@ -35,9 +40,17 @@ export const toRow = (r: StreamRow): Row => ({
 	createdAt: r.created_at,
 	updatedAt: r.updated_at,
 	lastSeq: r.last_seq,
+	cancelId: r.cancel_id,
+	cancelData: r.cancel_data,
 })
 
-export const publicState = ({ key: _, lastSeq: __, ...state }: Row): StreamState => state
+export const publicState = ({
+	key: _,
+	lastSeq: __,
+	cancelId: ___,
+	cancelData: ____,
+	...state
+}: Row): StreamState => state
 
 /**
  * The state of a stream retention emptied, from the table, with the snapshot kept for it;
@@ -80,9 +93,9 @@ export function loadRows(db: Database, index: ChunkIndex) {
 		>(
 			'SELECT stream, first_id, last_id, last_seq, created_at, frames FROM chunks WHERE last_seq > ? ORDER BY last_seq',
 		),
-		update: db.query<never, [number, string, number, number, number, number]>(
-			`UPDATE streams SET last_id = ?, status = ?, execution_start = ?, updated_at = ?, last_seq = ?
-			 WHERE key = ?`,
+		update: db.query<never, [number, string, number, number, number, number, string, number]>(
+			`UPDATE streams SET last_id = ?, status = ?, execution_start = ?, updated_at = ?, last_seq = ?,
+			 cancel_id = ?, cancel_data = ? WHERE key = ?`,
 		),
 		setLastSeq: db.query<never, [number]>("UPDATE meta SET value = ? WHERE key = 'last_seq'"),
 	}
@@ -101,8 +114,12 @@ export function loadRows(db: Database, index: ChunkIndex) {
 		// Retention writes a stream's row as it is, so the row may hold some of these already.
 		if (c.last_id <= row.lastId) continue
 		const r = row
-		eachFrame(c.frames, c.first_id, Math.max(c.first_id, row.lastId + 1), c.last_id, (id, event) =>
-			advancePast(r, id, event),
+		eachFrame(
+			c.frames,
+			c.first_id,
+			Math.max(c.first_id, row.lastId + 1),
+			c.last_id,
+			(id, event, data) => advancePast(r, id, event, data),
 		)
 		row.updatedAt = c.created_at
 		row.lastSeq = c.last_seq
@@ -167,7 +184,16 @@ export function loadRows(db: Database, index: ChunkIndex) {
 		 */
 		write(working: Map<string, Row>, seq: number) {
 			const write = (r: Row) =>
-				q.update.run(r.lastId, r.status, r.executionStart, r.updatedAt, r.lastSeq, r.key)
+				q.update.run(
+					r.lastId,
+					r.status,
+					r.executionStart,
+					r.updatedAt,
+					r.lastSeq,
+					r.cancelId,
+					r.cancelData,
+					r.key,
+				)
 			for (const name of dirty) if (!working.has(name)) write(committed.get(name) as Row)
 			for (const r of working.values()) write(r)
 			q.setLastSeq.run(seq)

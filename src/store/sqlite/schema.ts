@@ -134,6 +134,12 @@ export const MIGRATIONS: string[] = [
 		created_at
 	FROM lines;
 	`,
+	// The cancel_requested pending in a stream's running execution or run (`POST .../cancel`):
+	// its id (0: none) and its data, kept with the rest of the row's run state (see advance.ts).
+	`
+	ALTER TABLE streams ADD COLUMN cancel_id INTEGER NOT NULL DEFAULT 0;
+	ALTER TABLE streams ADD COLUMN cancel_data TEXT NOT NULL DEFAULT '';
+	`,
 ]
 
 export class NotOurDatabaseError extends Error {}
