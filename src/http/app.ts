@@ -1,5 +1,6 @@
 import { Elysia } from 'elysia'
 import { adminRoutes } from './admin.ts'
+import { cancelRoutes } from './cancel.ts'
 import type { AppDeps } from './deps.ts'
 import { handleError } from './errors.ts'
 import { feedRoutes } from './feed.ts'
@@ -68,6 +69,7 @@ export function createApp(deps: AppDeps) {
 		.use(openApiRoutes())
 		.use(pageRoutes())
 		.use(publishRoutes(deps))
+		.use(cancelRoutes(deps))
 		.use(subscribeRoutes(deps))
 		.use(feedRoutes(deps))
 		.use(ticketRoutes(deps))

@@ -6,9 +6,14 @@ const decoder = new TextDecoder('utf-8', { fatal: true })
  * Reads a JSON request body of at most `maxBytes`. A declared length over the limit is refused
  * before reading, a declared length within it is read in one piece (the runtime reads exactly
  * that much), and a chunked body is counted as it arrives and refused once it passes the limit,
- * so an oversized request never sits in memory whole.
+ * so an oversized request never sits in memory whole. An empty body is a 400, or undefined
+ * where the route says the body is `optional`.
  */
-export async function readJson(request: Request, maxBytes: number): Promise<unknown> {
+export async function readJson(
+	request: Request,
+	maxBytes: number,
+	{ optional = false }: { optional?: boolean } = {},
+): Promise<unknown> {
 	const tooLarge = () => new PayloadTooLargeError(`the body is larger than ${maxBytes} bytes`)
 	const declared = request.headers.get('content-length')
 	if (declared !== null && Number(declared) > maxBytes) throw tooLarge()
@@ -22,8 +27,10 @@ export async function readJson(request: Request, maxBytes: number): Promise<unkn
 		throw new ClientClosedError('the client closed the connection before its body arrived')
 	}
 	if (bytes.byteLength > maxBytes) throw tooLarge()
-	if (bytes.byteLength === 0)
+	if (bytes.byteLength === 0) {
+		if (optional) return undefined
 		throw new MalformedJsonError('the body is empty; send a JSON event or array of events')
+	}
 	let text: string
 	try {
 		text = decoder.decode(bytes)

@@ -4,6 +4,7 @@ import type { StreamKind } from '../events.ts'
 import { fingerprint, parseEvents, parseIdempotencyKey } from '../validate.ts'
 import { authPlugin } from './auth.ts'
 import { readJson } from './body.ts'
+import { cancelRequestedJson } from './cancel.ts'
 import { type AppDeps, streamOf } from './deps.ts'
 import { JSON_TYPE } from './respond.ts'
 
@@ -22,7 +23,7 @@ export function publishRoutes({ config, store, guard, metrics }: AppDeps) {
 		const body = await readJson(request, config.maxBody)
 		const events = parseEvents(body, kind)
 		const idempotency = key === undefined ? undefined : { key, fingerprint: fingerprint(body) }
-		const { ids, replayed } = await store.append(stream, events, idempotency)
+		const { ids, replayed, cancel } = await store.append(stream, events, idempotency)
 		metrics.publishRequests++
 		if (replayed) metrics.idempotentReplays++
 		else metrics.eventsAppended += ids.length
@@ -31,6 +32,8 @@ export function publishRoutes({ config, store, guard, metrics }: AppDeps) {
 		set.status = 201
 		set.headers['content-type'] = JSON_TYPE
 		if (replayed) set.headers['idempotent-replayed'] = 'true'
+		// The runner learns here that its run was asked to stop (see cancel.ts).
+		if (cancel) return `{"ids":[${ids.join(',')}],"cancelRequested":${cancelRequestedJson(cancel)}}`
 		return `{"ids":[${ids.join(',')}]}`
 	}
 
