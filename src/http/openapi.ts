@@ -14,6 +14,7 @@ import {
 	type StreamKind,
 } from '../events.ts'
 import { AgentState, RunStatus, Time, WorkflowState } from '../states.ts'
+import { MAX_REASON_CHARS } from './cancel.ts'
 
 /** A reference to one of `components.schemas`, each defined once below. */
 const ref = (name: string) => Type.Ref(`#/components/schemas/${name}`)
@@ -343,7 +344,20 @@ function streamRoutes(kind: StreamKind, param: string) {
 				},
 				responses: {
 					201: json(
-						Type.Object({ ids: Type.Array(Type.Integer({ minimum: 1 }), { minItems: 1 }) }),
+						Type.Object({
+							ids: Type.Array(Type.Integer({ minimum: 1 }), { minItems: 1 }),
+							cancelRequested: Type.Optional(
+								Type.Object(
+									{
+										reason: Type.Optional(Type.String()),
+										id: Type.Integer({ minimum: 1 }),
+									},
+									{
+										description: `the ${agents ? 'execution' : 'run'} was asked to stop (\`POST .../cancel\`) and has not ended: that request's reason, if it gave one, and its id; end it with \`cancelled\``,
+									},
+								),
+							),
+						}),
 						'the ids of the appended events, durable',
 						{
 							'Idempotent-Replayed': header(
@@ -367,6 +381,49 @@ function streamRoutes(kind: StreamKind, param: string) {
 					422: error(
 						'`idempotency_key_reused`: the Idempotency-Key was used on this stream with other events',
 					),
+					503: storeUnavailable,
+					507: storageFull,
+				},
+			},
+		},
+		[`/api/${kind}/${path}/cancel`]: {
+			post: {
+				operationId: `cancel${Noun}`,
+				tags: ['publishing'],
+				summary: agents
+					? "Ask the agent's running execution to stop: appends `cancel_requested`; the runner ends it"
+					: 'Ask the workflow run to stop: appends `cancel_requested`; the runner ends it',
+				security: bearer,
+				parameters: [nameParam(param)],
+				requestBody: {
+					required: false,
+					content: {
+						'application/json': {
+							schema: Type.Object(
+								{
+									reason: Type.Optional(
+										Type.String({ maxLength: MAX_REASON_CHARS, description: 'why, for people' }),
+									),
+								},
+								{ additionalProperties: false, description: 'optional: no body is as `{}`' },
+							),
+						},
+					},
+				},
+				responses: {
+					202: json(
+						Type.Object({ id: Type.Integer({ minimum: 1 }) }),
+						'the id of the `cancel_requested` event, durable; when one was pending already, its id (nothing is appended)',
+					),
+					400: error(
+						`${badName}, \`malformed_json\`, or \`bad_request\` for the body (\`field\` \`/reason\`, or an unknown field)`,
+					),
+					401: unauthorized,
+					403: forbidden('the credential may not publish to this stream (a ticket never may)'),
+					409: error(
+						`\`not_running\`: the ${agents ? 'agent has no events, or its last execution has ended' : 'run has no events, or has ended'}`,
+					),
+					413: error('`payload_too_large`: the body is larger than 64 KiB'),
 					503: storeUnavailable,
 					507: storageFull,
 				},
