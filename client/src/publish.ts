@@ -1,4 +1,3 @@
-import type { EventData, StandardEventType } from './types.js'
 import {
 	authHeaders,
 	type ClientOptions,
@@ -9,6 +8,7 @@ import {
 	sleep,
 	streamPath,
 } from './http.js'
+import type { EventData, StandardEventType } from './types.js'
 
 /**
  * An event to publish: a standard type with its data checked against that type's fields (more

@@ -19,6 +19,7 @@ import { agentState, emptyFold, type Fold, foldEvent, foldOf, workflowState } fr
 import {
 	type CustomEvents,
 	type GapEvent,
+	type NoCustomEvents,
 	type StreamEvent,
 	type SubscribeOptions,
 	subscribe,
@@ -51,7 +52,7 @@ export interface UseRunOptions extends Omit<SubscribeOptions, 'lastEventId' | 's
  * @example
  * const { status, progress, message, steps, events, error, lastEventId } = useRun('workflows/wf-1', { token })
  */
-export interface RunView<C extends CustomEvents = {}> {
+export interface RunView<C extends CustomEvents = NoCustomEvents> {
 	/**
 	 * `loading` until the snapshot came; `waiting` when the stream has no event yet (the snapshot
 	 * was a 404: the hook follows the stream and shows its first event when it comes); then the
@@ -112,7 +113,7 @@ const loading = <C extends CustomEvents>(): RunView<C> => ({
  *   return <ul>{run.steps.map((s) => <li key={s.stepId}>{s.name ?? s.stepId}: {s.status}</li>)}</ul>
  * }
  */
-export function useRun<C extends CustomEvents = {}>(
+export function useRun<C extends CustomEvents = NoCustomEvents>(
 	stream: string,
 	options: UseRunOptions = {},
 ): RunView<C> {

@@ -1,6 +1,3 @@
-import type { CancelRequestedData, EventData, StandardEventType } from './types.js'
-import { isTerminal } from './runs.js'
-import { SseParser } from './sse.js'
 import {
 	bearer,
 	type ClientOptions,
@@ -12,12 +9,15 @@ import {
 	type TokenSource,
 } from './http.js'
 import { backoff } from './publish.js'
+import { isTerminal } from './runs.js'
+import { SseParser } from './sse.js'
+import type { CancelRequestedData, EventData, StandardEventType } from './types.js'
 
 /**
  * The data of each type of event a stream can carry: the standard ones, `cancel_requested`
  * (appended by the server), and the custom types `C` a subscriber declares.
  */
-export type KnownEvents<C extends CustomEvents = {}> = EventData & {
+export type KnownEvents<C extends CustomEvents = NoCustomEvents> = EventData & {
 	cancel_requested: CancelRequestedData
 } & Omit<C, StandardEventType | 'cancel_requested'>
 
@@ -26,6 +26,9 @@ export type KnownEvents<C extends CustomEvents = {}> = EventData & {
  * `{ tool_call: { tool: string } }`; `unknown` data when its shape is not known.
  */
 export type CustomEvents = Record<string, unknown>
+
+/** The default: no custom types declared. */
+export type NoCustomEvents = Record<never, never>
 
 /**
  * An event received from a stream, its `data` typed by its `event`: comparing `e.event` with a
@@ -36,7 +39,7 @@ export type CustomEvents = Record<string, unknown>
  * @example
  * function show(e: StreamEvent) { if (e.event === 'failed') console.error(e.data.message) }
  */
-export type StreamEvent<C extends CustomEvents = {}> = {
+export type StreamEvent<C extends CustomEvents = NoCustomEvents> = {
 	[T in keyof KnownEvents<C> & string]: { id: number; event: T; data: KnownEvents<C>[T] }
 }[keyof KnownEvents<C> & string]
 
@@ -91,7 +94,7 @@ export interface SubscribeOptions extends Omit<ClientOptions, 'token'> {
  *   if (e.event === 'tool_call') console.log(e.data.tool)
  * }
  */
-export async function* subscribe<C extends CustomEvents = {}>(
+export async function* subscribe<C extends CustomEvents = NoCustomEvents>(
 	stream: string,
 	options: SubscribeOptions = {},
 ): AsyncGenerator<StreamEvent<C> | GapEvent, void> {

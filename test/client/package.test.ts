@@ -3,13 +3,15 @@ import { readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Browser } from 'playwright-core'
 import { launchChromium, ROOT, runProcess, startServer } from '../helpers.ts'
-import { type PackedClient, packedClient, TSC5, TSC7 } from './packed.ts'
+import { linkDevPackages, type PackedClient, packedClient, TSC5, TSC7 } from './packed.ts'
 
 // @cortex-stream/client as a user gets it: `npm pack` (its prepack builds dist/), the tarball
 // installed with npm into a project of its own, then typechecked, bundled and run there.
 let packed: PackedClient
 beforeAll(async () => {
 	packed = await packedClient()
+	// What a React app has installed beside the client (its optional peer).
+	linkDevPackages(packed.project, ['react', '@types/react'])
 }, 120_000)
 
 const installed = () => join(packed.project, 'node_modules/@cortex-stream/client')
@@ -17,7 +19,7 @@ const installed = () => join(packed.project, 'node_modules/@cortex-stream/client
 describe('the tarball', () => {
 	it('holds built JavaScript and declarations, a manifest with no dependencies, and nothing of the server', async () => {
 		const files = packed.files
-		for (const entry of ['index']) {
+		for (const entry of ['index', 'react']) {
 			expect(files).toContain(`dist/${entry}.js`)
 			expect(files).toContain(`dist/${entry}.d.ts`)
 		}
@@ -31,13 +33,18 @@ describe('the tarball', () => {
 		expect(manifest.name).toBe('@cortex-stream/client')
 		expect(manifest.dependencies).toBeUndefined()
 		expect(manifest.peerDependenciesMeta.react.optional).toBe(true)
-		expect(Object.keys(manifest.exports)).toEqual(['.', './package.json'])
+		expect(Object.keys(manifest.exports)).toEqual(['.', './react', './package.json'])
 
 		// Every import of the built code is one of its own files, or react for ./react.
 		const dist = join(installed(), 'dist')
 		for (const file of readdirSync(dist).filter((f) => f.endsWith('.js') || f.endsWith('.d.ts'))) {
 			const text = await Bun.file(join(dist, file)).text()
-			for (const [, spec] of text.matchAll(/(?:from|import)\s*\(?\s*'([^']+)'/g)) {
+			// Without the doc comments, whose examples import the package itself.
+			const code = text.replace(/\/\*[\s\S]*?\*\//g, '')
+			for (const [, from, bare] of code.matchAll(
+				/\bfrom\s*'([^']+)'|\bimport\s*\(?\s*'([^']+)'/g,
+			)) {
+				const spec = from ?? bare
 				const ok = spec.startsWith('./') ? spec.endsWith('.js') : spec === 'react'
 				expect({ file, spec, ok }).toEqual({ file, spec, ok: true })
 			}
@@ -84,7 +91,7 @@ export {}
 		return runProcess(['node', tsc, '-p', dir], { cwd: packed.project })
 	}
 
-	it('with TypeScript 5: events narrow by type, publish checks standard data, the README compiles', async () => {
+	it('with TypeScript 5: events narrow by type, publish checks standard data, useRun is typed, the README compiles', async () => {
 		const { code, stdout } = await typecheck(TSC5)
 		expect(stdout).toBe('')
 		expect(code).toBe(0)

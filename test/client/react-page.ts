@@ -3,9 +3,10 @@
  * per run the test asks for, each drawn into the DOM as plain text. Written with createElement
  * rather than JSX, so that it needs no JSX settings in the tests' tsconfig.
  */
+
+import { type UseRunOptions, useRun } from '@cortex-stream/client/react'
 import { createElement as h, StrictMode, useEffect } from 'react'
 import { createRoot } from 'react-dom/client'
-import { type UseRunOptions, useRun } from '../../client/src/react.ts'
 
 /** A run to show: its stream and how the page gets its credential. */
 export interface PageRun {

@@ -1,17 +1,18 @@
 import { afterAll, beforeAll, describe, expect, it } from 'bun:test'
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
-import { type Browser, chromium, type Page } from 'playwright-core'
+import type { Browser, Page } from 'playwright-core'
 import { CortexRequestError, subscribe } from '../../client/src/index.ts'
 import {
 	eventually,
+	launchChromium,
 	metric,
 	publish,
 	ROOT,
 	startServer,
 	type TestServer,
-	tempDir,
 } from '../helpers.ts'
+import { linkDevPackages, packedClient } from './packed.ts'
 import type { PageRun } from './react-page.ts'
 
 /** Debian's Chromium, as test/page.test.ts launches it. */
@@ -19,34 +20,27 @@ const CHROMIUM = '/usr/bin/chromium'
 const hasChromium = existsSync(CHROMIUM)
 
 let browser: Browser
-/** test/client/react-page.ts bundled with React's development build, so Strict Mode double-mounts. */
+/**
+ * test/client/react-page.ts bundled with React's development build (so Strict Mode double-mounts)
+ * in a project that installed the packed @cortex-stream/client, as a React app would.
+ */
 let bundle: string
 
 beforeAll(async () => {
 	if (!hasChromium) return
-	using dir = tempDir()
+	const { project } = await packedClient()
+	linkDevPackages(project, ['react', 'react-dom'])
+	const entry = join(project, 'react-page.ts')
+	await Bun.write(entry, Bun.file(join(ROOT, 'test/client/react-page.ts')))
 	const build = await Bun.build({
-		entrypoints: [join(ROOT, 'test/client/react-page.ts')],
-		outdir: dir.path,
+		entrypoints: [entry],
 		target: 'browser',
 		define: { 'process.env.NODE_ENV': '"development"' },
 	})
 	if (!build.success) throw new AggregateError(build.logs, 'the page did not build')
-	bundle = await Bun.file(join(dir.path, 'react-page.js')).text()
-	browser = await chromium.launch({
-		executablePath: CHROMIUM,
-		headless: true,
-		args: [
-			'--no-sandbox',
-			'--disable-gpu',
-			'--disable-quic',
-			'--no-first-run',
-			'--disable-background-networking',
-			'--disable-component-update',
-			'--disable-sync',
-		],
-	})
-}, 30_000)
+	bundle = await build.outputs[0].text()
+	browser = await launchChromium()
+}, 120_000)
 afterAll(() => browser?.close())
 
 /**
