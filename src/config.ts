@@ -131,22 +131,51 @@ export const SETTINGS: Setting[] = [
 export interface ClientSettings {
 	url: string
 	token?: string
+	/** Where `url` came from, so that a message about the server can say which setting to change. */
+	urlFrom: '--url' | 'CORTEX_URL' | 'default'
+	/** Where `token` came from; never the token itself, which no message repeats. */
+	tokenFrom?: '--token' | 'CORTEX_TOKEN'
 }
 
+/** The client settings, the flag winning and an empty variable counting as unset, as for `serve`. */
 export function loadClientSettings(
 	flags: Record<string, string | true>,
 	env: Record<string, string | undefined>,
 ): ClientSettings {
-	const url = flags.url ?? env.CORTEX_URL ?? DEFAULT_URL
-	const token = flags.token ?? env.CORTEX_TOKEN
-	if (url === true || token === true) throw new ConfigError('--url and --token need a value')
-	if (!/^https?:\/\/[^/]/.test(url))
-		throw new ConfigError(`--url must be an http(s) URL, got "${url}"`)
-	return { url, token: token || undefined }
+	const pick = <F extends string, E extends string>(flag: F, variable: E) => {
+		const value = flags[flag.slice(2)]
+		if (value === true) throw new ConfigError(`${flag} needs a value`)
+		if (value !== undefined) return { value, from: flag }
+		const fromEnv = env[variable]
+		return fromEnv ? { value: fromEnv, from: variable } : undefined
+	}
+	const url = pick('--url', 'CORTEX_URL') ?? { value: DEFAULT_URL, from: 'default' as const }
+	if (!/^https?:\/\/[^/]/.test(url.value))
+		throw new ConfigError(`${url.from} must be an http(s) URL, got "${url.value.slice(0, 200)}"`)
+	const token = pick('--token', 'CORTEX_TOKEN')
+	if (token && token.value !== '' && !isTokenText(token.value))
+		throw new ConfigError(
+			`the token from ${token.from} must be 1-4096 characters of A-Z a-z 0-9 - . _ ~ + / (then = padding)`,
+		)
+	return {
+		url: url.value,
+		urlFrom: url.from,
+		...(token?.value && { token: token.value, tokenFrom: token.from }),
+	}
 }
 
-/** Splits `--name value`, `--name=value` and bare `--name` switches. */
-export function parseFlags(argv: string[], switches: readonly string[] = []) {
+/** A mistake in how a command was called; its message ends with a pointer to that command's --help. */
+export class UsageError extends ConfigError {}
+
+/**
+ * Splits `--name value`, `--name=value` and bare `--name` switches, knowing every flag the
+ * command takes: an unknown one is refused by its name before it can swallow the next argument
+ * as its value. `-` alone is an argument (stdin); after `--` everything is.
+ */
+export function parseFlags(
+	argv: string[],
+	known: { values: readonly string[]; switches?: readonly string[] },
+) {
 	const flags: Record<string, string | true> = {}
 	const positional: string[] = []
 	for (let i = 0; i < argv.length; i++) {
@@ -155,16 +184,22 @@ export function parseFlags(argv: string[], switches: readonly string[] = []) {
 			positional.push(...argv.slice(i + 1))
 			break
 		}
-		if (!arg.startsWith('--') || arg === '-') {
+		if (!arg.startsWith('-') || arg === '-') {
 			positional.push(arg)
 			continue
 		}
 		const eq = arg.indexOf('=')
-		const name = eq < 0 ? arg.slice(2) : arg.slice(2, eq)
-		if (eq >= 0) flags[name] = arg.slice(eq + 1)
-		else if (switches.includes(name)) flags[name] = true
+		const written = eq < 0 ? arg : arg.slice(0, eq)
+		const name = written.startsWith('--') ? written.slice(2) : ''
+		const isSwitch = known.switches?.includes(name) === true
+		if (!isSwitch && !known.values.includes(name))
+			throw new UsageError(`unknown flag ${written.slice(0, 100)}`)
+		if (eq >= 0) {
+			if (isSwitch) throw new UsageError(`${written} takes no value`)
+			flags[name] = arg.slice(eq + 1)
+		} else if (isSwitch) flags[name] = true
 		else if (i + 1 < argv.length) flags[name] = argv[++i]
-		else throw new ConfigError(`--${name} needs a value`)
+		else throw new UsageError(`${written} needs a value`)
 	}
 	return { flags, positional }
 }
@@ -260,11 +295,12 @@ export const isTokenText = (text: string) =>
 
 /** The settings of `serve`, from its arguments and the environment, the flag winning. */
 export function loadConfig(argv: string[], env: Record<string, string | undefined>): Config {
-	const { flags, positional } = parseFlags(argv, ['no-auth'])
-	if (positional.length > 0) throw new ConfigError(`unexpected argument "${positional[0]}"`)
-	const known = new Set([...SETTINGS.map((s) => s.flag), 'no-auth'])
-	for (const name of Object.keys(flags))
-		if (!known.has(name)) throw new ConfigError(`unknown flag --${name} (see --help)`)
+	const { flags, positional } = parseFlags(argv, {
+		values: SETTINGS.map((s) => s.flag),
+		switches: ['no-auth'],
+	})
+	if (positional.length > 0)
+		throw new UsageError(`unexpected argument "${positional[0].slice(0, 100)}"`)
 
 	const get = (flag: string): string | undefined => {
 		const setting = SETTINGS.find((s) => s.flag === flag)
