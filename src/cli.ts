@@ -1,5 +1,6 @@
 import pkg from '../package.json' with { type: 'json' }
 import { BACKUP_HELP, backupCommand } from './commands/backup.ts'
+import { table } from './commands/client-args.ts'
 import { PUBLISH_HELP, publishCommand } from './commands/publish.ts'
 import { RUN_HELP, runCommand } from './commands/run.ts'
 import { SERVE_HELP, serveCommand } from './commands/serve.ts'
@@ -10,14 +11,20 @@ export const VERSION: string = pkg.version
 const USAGE = `cortex-stream ${VERSION}: durable, resumable SSE progress streams for agents and workflows
 
 Usage:
-  cortex-stream serve [flags]                          run the server
-  cortex-stream publish <stream> <event> [json]        publish one event (- reads NDJSON from stdin)
-  cortex-stream tail <stream>                          follow a stream until its run ends
-  cortex-stream run --agent NAME -- <command> [args]   run a command as one agent execution
-  cortex-stream backup <file>                          an online copy of a running server's database
-  cortex-stream --version                              print the version
+${table([
+	['cortex-stream serve [flags]', 'run the server'],
+	[
+		'cortex-stream publish <stream> <event> [json]',
+		'publish one event (- reads NDJSON from stdin)',
+	],
+	['cortex-stream tail <stream>', 'follow a stream until its run ends'],
+	['cortex-stream run --agent NAME -- <command> [args]', 'run a command as one agent execution'],
+	['cortex-stream backup <file>', "an online copy of a running server's database"],
+	['cortex-stream --version', 'print the version'],
+])}
 
-<stream> is agents/NAME or workflows/ID. "cortex-stream <command> --help" tells more.
+<stream> is agents/NAME or workflows/ID. "cortex-stream <command> --help" tells more; every
+command takes --version too.
 `
 
 type Command = (args: string[], env: Record<string, string | undefined>) => Promise<number>
@@ -53,6 +60,10 @@ export async function run(
 	const own = name === 'run' && rest.includes('--') ? rest.slice(0, rest.indexOf('--')) : rest
 	if (own.includes('--help') || own.includes('-h')) {
 		console.log(command.help)
+		return 0
+	}
+	if (own.includes('--version') || own.includes('-v')) {
+		console.log(VERSION)
 		return 0
 	}
 	return command.run(rest, env)

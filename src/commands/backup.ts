@@ -1,8 +1,10 @@
+import { statSync } from 'node:fs'
 import { rename, rm, writeFile } from 'node:fs/promises'
+import { dirname, resolve } from 'node:path'
 import { authHeaders, endpoint } from '../../client/src/http.ts'
 import { CortexRequestError } from '../../client/src/index.ts'
-import { ConfigError } from '../config.ts'
-import { CLIENT_FLAGS, clientArgs, fail } from './client-args.ts'
+import { ConfigError, UsageError } from '../config.ts'
+import { CLIENT_FLAGS, type CliSettings, clientArgs, fail } from './client-args.ts'
 
 export const BACKUP_HELP = `Usage: cortex-stream backup <file>
 
@@ -19,12 +21,15 @@ export async function backupCommand(
 	args: string[],
 	env: Record<string, string | undefined>,
 ): Promise<number> {
+	let settings: CliSettings | undefined
 	try {
-		const { positional, settings } = clientArgs(args, env)
-		const [file, ...extra] = positional
-		if (!file || extra.length > 0)
-			throw new ConfigError('usage: cortex-stream backup <file> (see --help)')
-		const res = await fetch(endpoint(settings, '/api/admin/backup'), {
+		const parsed = clientArgs(args, env)
+		settings = parsed.settings
+		const [file, ...extra] = parsed.positional
+		if (!file || extra.length > 0) throw new UsageError('usage: cortex-stream backup <file>')
+		// Said before the server copies what may be gigabytes, not after.
+		checkWritableTarget(file)
+		const res = await settings.fetch(endpoint(settings, '/api/admin/backup'), {
 			method: 'POST',
 			headers: authHeaders(settings),
 		})
@@ -40,6 +45,22 @@ export async function backupCommand(
 		console.log(JSON.stringify({ file, bytes: Bun.file(file).size }))
 		return 0
 	} catch (error) {
-		return fail(error)
+		return fail(error, { command: 'backup', settings })
 	}
+}
+
+function checkWritableTarget(file: string) {
+	const directory = dirname(resolve(file))
+	let isDirectory: boolean
+	try {
+		isDirectory = statSync(directory).isDirectory()
+	} catch (error) {
+		const code = (error as { code?: string }).code
+		if (code === 'ENOENT' || code === 'ENOTDIR')
+			throw new ConfigError(`the directory ${directory} does not exist; create it first`)
+		throw new ConfigError(`cannot use the directory ${directory}: ${(error as Error).message}`)
+	}
+	if (!isDirectory) throw new ConfigError(`${directory} is not a directory`)
+	if (statSync(file, { throwIfNoEntry: false })?.isDirectory())
+		throw new ConfigError(`${file} is a directory; give the backup a file name in it`)
 }

@@ -1,17 +1,22 @@
 import { ConfigError, loadConfig, SETTINGS } from '../config.ts'
 import { createLogger } from '../log.ts'
 import { startServer } from '../serve.ts'
+import { fail, table } from './client-args.ts'
 
 export const SERVE_HELP = `Usage: cortex-stream serve [flags]
 
-Each setting is a flag or an environment variable; the flag wins.
+Each setting is a flag or an environment variable; the flag wins. Every flag but --no-auth
+takes a value: --port 8080 or --port=8080.
 
-  flag                    variable              meaning
-${SETTINGS.map((s) => {
-	const flag = `  --${s.flag} <value>`.padEnd(26)
-	return `${flag}${s.env.padEnd(22)}${s.help}${s.default ? ` (default ${s.default})` : ''}`
-}).join('\n')}
-  --no-auth                                     serve without authentication (local development only)
+${table([
+	['flag', 'variable', 'meaning'],
+	...SETTINGS.map((s) => [
+		`--${s.flag}`,
+		s.env,
+		`${s.help}${s.default ? ` (default ${s.default})` : ''}`,
+	]),
+	['--no-auth', '', 'serve without authentication (local development only)'],
+])}
 `
 
 /** `cortex-stream serve`: runs until SIGTERM or SIGINT, then resolves to the exit code. */
@@ -24,8 +29,7 @@ export async function serveCommand(
 		config = loadConfig(args, env)
 	} catch (error) {
 		if (!(error instanceof ConfigError)) throw error
-		console.error(`cortex-stream: ${error.message}`)
-		return 2
+		return fail(error, { command: 'serve' })
 	}
 	const log = createLogger(undefined, { debug: config.logLevel === 'debug' })
 	let server: Awaited<ReturnType<typeof startServer>>
