@@ -77,7 +77,7 @@ export function openDatabase(path: string, maxBytes: number | undefined): Databa
 		db.close()
 		if ((error as { code?: string }).code === 'SQLITE_BUSY')
 			throw new Error(
-				`the database ${path} is in use by another server (SQLite keeps it locked while one runs); stop that server or give this one its own --db`,
+				`the database ${path} is in use by another cortex-stream server (SQLite keeps it locked while one runs); stop that server or give this one its own --db`,
 			)
 		throw error
 	}
