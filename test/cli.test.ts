@@ -106,7 +106,9 @@ describe('one server per database file', () => {
 			})
 			expect(second.code).toBe(1)
 			expect(second.stderr).toContain('cannot start')
-			expect(second.stderr).toContain(`the database ${first.dbPath} is in use by another cortex-stream server`)
+			expect(second.stderr).toContain(
+				`the database ${first.dbPath} is in use by another cortex-stream server`,
+			)
 			const res = await fetch(`${first.url}/api/agents/a/events`, {
 				method: 'POST',
 				headers: { authorization: `Bearer ${first.token}` },
