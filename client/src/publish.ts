@@ -8,7 +8,7 @@ import {
 	sleep,
 	streamPath,
 } from './http.js'
-import type { EventData, StandardEventType } from './types.js'
+import type { EventData, PublishAnswer, StandardEventType } from './types.js'
 
 /**
  * An event to publish: a standard type with its data checked against that type's fields (more
@@ -44,7 +44,8 @@ const MAX_RETRY_AFTER_MS = 30_000
 
 /**
  * Appends one event or a batch (up to 1000, atomically) to a stream and resolves with their
- * ids once they are durable. A connection failure, a 429 or a 5xx is retried for `retryForMs`
+ * ids once they are durable, and with `cancelRequested` while someone has asked the execution
+ * or run to stop (`POST .../cancel`): the runner should then end it with `cancelled`. A connection failure, a 429 or a 5xx is retried for `retryForMs`
  * (30 s by default), each attempt with the same Idempotency-Key, so a retry never appends
  * twice. It rejects with `CortexRequestError` for a 4xx, or for the last 429/5xx when time ran
  * out (at once when the server's `Retry-After` falls past the deadline), and with
@@ -59,7 +60,7 @@ export async function publish<T extends string>(
 	stream: string,
 	events: OutgoingEvent<T> | readonly OutgoingEvent<T>[],
 	options: PublishOptions = {},
-): Promise<{ ids: number[] }> {
+): Promise<PublishAnswer> {
 	const { kind, name } = streamPath(stream)
 	const doFetch = options.fetch ?? fetch
 	const url = endpoint(options, `/api/${kind}/${name}/events`)
@@ -82,7 +83,7 @@ export async function publish<T extends string>(
 				signal: options.signal,
 			})
 			// The answer can still be lost with the connection; the retry then gets the same ids.
-			if (res.status === 201) return (await res.json()) as { ids: number[] }
+			if (res.status === 201) return (await res.json()) as PublishAnswer
 		} catch (e) {
 			if (options.signal?.aborted) throw e
 			res = undefined

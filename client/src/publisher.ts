@@ -1,6 +1,6 @@
 import { CortexConnectionError, CortexRequestError, isRetryable } from './http.js'
 import { type OutgoingEvent, type PublishOptions, publish } from './publish.js'
-import type { ProgressData } from './types.js'
+import type { CancelRequest, ProgressData } from './types.js'
 
 // Under Node and Bun, publishers that were never closed still send what they hold before the
 // process exits of itself; a browser page has no such moment, so call close() there.
@@ -11,13 +11,6 @@ const open = new Set<Publisher>()
 		for (const publisher of open) publisher.close().catch(() => {})
 	},
 )
-
-/** What the server says, in a publish answer, when someone asked the execution or run to stop. */
-export interface CancelRequest {
-	/** The `cancel_requested` event's id. */
-	id: number
-	reason?: string
-}
 
 /**
  * publish()'s options, `retryForMs` and `signal` included, which apply to each request.
@@ -227,10 +220,10 @@ export class Publisher {
 			const batch = this.nextBatch()
 			try {
 				this.requests++
-				const answer = (await publish(this.stream, batch, {
+				const answer = await publish(this.stream, batch, {
 					...this.options,
 					fetch: this.observedFetch,
-				})) as { ids: number[]; cancelRequested?: CancelRequest }
+				})
 				this.retrying = undefined
 				this.queue.splice(0, batch.length)
 				this.queuedBytes -= this.inFlightBytes

@@ -64,6 +64,19 @@ export type CancelRequestedData = {
 	reason?: string
 }
 
+/** What a publish's answer carries while someone has asked the execution or run to stop. */
+export interface CancelRequest {
+	/** The `cancel_requested` event's id. */
+	id: number
+	reason?: string
+}
+
+/** A publish's answer: the new events' ids, once they are durable. */
+export interface PublishAnswer {
+	ids: number[]
+	cancelRequested?: CancelRequest
+}
+
 /** An agent execution's or a workflow run's status. */
 export type RunStatus = 'running' | 'complete' | 'failed' | 'cancelled'
 

@@ -33,6 +33,24 @@ describe('publish', () => {
 		})
 	})
 
+	it('resolves with cancelRequested while someone has asked the execution to stop', async () => {
+		await using server = await startServer()
+		await publish('agents/stop', { event: 'progress' }, client(server))
+		const cancel = await fetch(`${server.url}/api/agents/stop/cancel`, {
+			method: 'POST',
+			headers: { authorization: `Bearer ${server.token}`, 'content-type': 'application/json' },
+			body: JSON.stringify({ reason: 'from the dashboard' }),
+		})
+		expect(cancel.status).toBe(202)
+		expect(await publish('agents/stop', { event: 'progress' }, client(server))).toEqual({
+			ids: [3],
+			cancelRequested: { id: 2, reason: 'from the dashboard' },
+		})
+		expect(await publish('agents/stop', { event: 'cancelled' }, client(server))).toEqual({
+			ids: [4],
+		})
+	})
+
 	it('rejects with the contract error, field included', async () => {
 		await using server = await startServer()
 		const error = await publish(
