@@ -85,7 +85,7 @@ const urlOrigin = (settings: ClientSettings) =>
 		: `from ${settings.urlFrom}`
 
 /** A password in the URL is a secret like the token: messages show it as ***. */
-function shownUrl(url: string): string {
+export function shownUrl(url: string): string {
 	try {
 		const parsed = new URL(url)
 		if (!parsed.password) return url

@@ -67,67 +67,50 @@ export {}
 `
 	}
 
-	async function typecheck(tsc: string) {
-		const dir = join(packed.project, `typecheck-${tsc === TSC5 ? 5 : 7}`)
-		await Bun.write(join(dir, 'types.ts'), Bun.file(join(ROOT, 'test/client/consumer/types.ts')))
-		await Bun.write(join(dir, 'readme.ts'), await readmeExample())
-		await Bun.write(
-			join(dir, 'tsconfig.json'),
-			JSON.stringify({
-				compilerOptions: {
-					module: 'NodeNext',
-					moduleResolution: 'NodeNext',
-					target: 'ES2022',
-					lib: ['ES2022', 'DOM'],
-					types: [],
-					strict: true,
-					noEmit: true,
-					// The package's own declarations are checked too.
-					skipLibCheck: false,
-				},
-				include: ['*.ts', '*.tsx'],
-			}),
-		)
+	/** Writes `files` into a folder of the consumer project and typechecks it with `tsc`. */
+	async function typecheck(name: string, tsc: string, files: Record<string, string | Blob>) {
+		const dir = join(packed.project, name)
+		for (const [file, text] of Object.entries(files)) await Bun.write(join(dir, file), text)
+		const compilerOptions = {
+			module: 'NodeNext',
+			moduleResolution: 'NodeNext',
+			target: 'ES2022',
+			lib: ['ES2022', 'DOM'],
+			types: [],
+			strict: true,
+			noEmit: true,
+			// The package's own declarations are checked too.
+			skipLibCheck: false,
+		}
+		await Bun.write(join(dir, 'tsconfig.json'), JSON.stringify({ compilerOptions }))
 		return runProcess(['node', tsc, '-p', dir], { cwd: packed.project })
 	}
 
+	const consumers = async () => ({
+		'types.ts': Bun.file(join(ROOT, 'test/client/consumer/types.ts')),
+		'react.ts': Bun.file(join(ROOT, 'test/client/consumer/react.ts')),
+		'readme.ts': await readmeExample(),
+	})
+
 	it('with TypeScript 5: events narrow by type, publish checks standard data, useRun is typed, the README compiles', async () => {
-		const { code, stdout } = await typecheck(TSC5)
+		const { code, stdout } = await typecheck('typecheck-5', TSC5, await consumers())
 		expect(stdout).toBe('')
 		expect(code).toBe(0)
 	}, 60_000)
 
 	it('with TypeScript 7 the same', async () => {
-		const { code, stdout } = await typecheck(TSC7)
+		const { code, stdout } = await typecheck('typecheck-7', TSC7, await consumers())
 		expect(stdout).toBe('')
 		expect(code).toBe(0)
 	}, 60_000)
 
 	it('fails where it should: a wrong use is reported, with the file and the error', async () => {
-		const dir = join(packed.project, 'typecheck-wrong')
-		await Bun.write(
-			join(dir, 'wrong.ts'),
-			`import { publish } from '@cortex-stream/client'
+		const { code, stdout } = await typecheck('typecheck-wrong', TSC5, {
+			'wrong.ts': `import { publish } from '@cortex-stream/client'
 await publish('agents/a', { event: 'progress', data: { progress: 'half' } })
 export {}
 `,
-		)
-		await Bun.write(
-			join(dir, 'tsconfig.json'),
-			JSON.stringify({
-				compilerOptions: {
-					module: 'NodeNext',
-					moduleResolution: 'NodeNext',
-					target: 'ES2022',
-					lib: ['ES2022', 'DOM'],
-					types: [],
-					strict: true,
-					noEmit: true,
-				},
-				include: ['*.ts'],
-			}),
-		)
-		const { code, stdout } = await runProcess(['node', TSC5, '-p', dir], { cwd: packed.project })
+		})
 		expect(code).not.toBe(0)
 		expect(stdout).toContain('wrong.ts(2,')
 		expect(stdout).toContain("Type 'string' is not assignable to type 'number'")

@@ -73,15 +73,3 @@ export function describe(error: unknown, url: string): string {
 		return `${url} answered ${error.status} (${error.code}: ${error.message})${error.field ? ` at ${error.field}` : ''}`
 	return (error as Error)?.message ?? String(error)
 }
-
-/** The URL as messages show it: a password in it is a secret like the token. */
-export function shownUrl(url: string): string {
-	try {
-		const parsed = new URL(url)
-		if (!parsed.password) return url
-		parsed.password = '***'
-		return parsed.toString()
-	} catch {
-		return url
-	}
-}
