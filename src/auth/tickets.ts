@@ -37,7 +37,8 @@ export function createTickets(key: Uint8Array) {
 	const sign = (payload: string) => createHmac('sha256', key).update(payload).digest()
 	return {
 		issue(streams: string[], ttlSeconds: number, now = Date.now()) {
-			const expires = Math.floor(now / 1000) + ttlSeconds
+			// Whole seconds, rounded up: a ticket lives at least the ttl asked for, never less.
+			const expires = Math.ceil(now / 1000) + ttlSeconds
 			const payload = b64(JSON.stringify({ s: streams, e: expires } satisfies Claims))
 			return {
 				ticket: `${TICKET_PREFIX}${payload}.${b64(sign(payload))}`,
