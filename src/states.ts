@@ -38,6 +38,7 @@ export const AgentState = Type.Object({
 	progress: Nullable(Type.Number()),
 	message: Nullable(Type.String()),
 	lastEventId: Type.Integer(),
+	updatedAt: Time,
 	execution: Type.Object({
 		startId: Type.Integer(),
 		startedAt: Time,
@@ -51,6 +52,7 @@ export const WorkflowState = Type.Object({
 	id: Type.String(),
 	status: RunStatus,
 	lastEventId: Type.Integer(),
+	updatedAt: Time,
 	startedAt: Time,
 	endedAt: Time,
 	steps: Type.Array(StepState),

@@ -21,6 +21,8 @@ export interface Fold {
 	/** Unix milliseconds. */
 	startedAt: number | null
 	endedAt: number | null
+	/** When the last event folded was stored: the stream's last event. */
+	updatedAt: number | null
 	progress: number | null
 	message: string | null
 	result: unknown
@@ -34,6 +36,7 @@ export const emptyFold = (stream: string, start: number): Fold => ({
 	status: 'running',
 	startedAt: null,
 	endedAt: null,
+	updatedAt: null,
 	progress: null,
 	message: null,
 	result: null,
@@ -80,6 +83,7 @@ export function foldEvent(
 	fold.lastId = id
 	fold.status = isTerminal(event) ? (event as RunStatus) : 'running'
 	fold.startedAt ??= at
+	fold.updatedAt = at
 	switch (event) {
 		case 'progress':
 			fold.progress = num(data.progress) ?? fold.progress
@@ -129,7 +133,8 @@ export function foldEvent(
 }
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString())
-const ms = (iso: string | null) => (iso === null ? null : Date.parse(iso))
+// A snapshot from a server older than `updatedAt` has none: undefined is null.
+const ms = (iso: string | null | undefined) => (iso == null ? null : Date.parse(iso))
 const baseName = (stream: string) => stream.slice(stream.indexOf('/') + 1)
 
 export const agentState = (fold: Fold): AgentState => ({
@@ -138,6 +143,7 @@ export const agentState = (fold: Fold): AgentState => ({
 	progress: fold.progress,
 	message: fold.message,
 	lastEventId: fold.lastId,
+	updatedAt: iso(fold.updatedAt),
 	execution: {
 		startId: fold.start,
 		startedAt: iso(fold.startedAt),
@@ -150,6 +156,7 @@ export const workflowState = (fold: Fold): WorkflowState => ({
 	id: baseName(fold.stream),
 	status: fold.status,
 	lastEventId: fold.lastId,
+	updatedAt: iso(fold.updatedAt),
 	startedAt: iso(fold.startedAt),
 	endedAt: iso(fold.endedAt),
 	steps: [...fold.steps.values()].map((s) => ({ ...s })),
@@ -165,6 +172,7 @@ export function foldOf(snapshot: AgentState | WorkflowState): Fold {
 			status: snapshot.status,
 			startedAt: ms(run.startedAt),
 			endedAt: ms(run.endedAt),
+			updatedAt: ms(snapshot.updatedAt),
 			progress: snapshot.progress,
 			message: snapshot.message,
 			result: run.result,
@@ -176,6 +184,7 @@ export function foldOf(snapshot: AgentState | WorkflowState): Fold {
 		status: snapshot.status,
 		startedAt: ms(snapshot.startedAt),
 		endedAt: ms(snapshot.endedAt),
+		updatedAt: ms(snapshot.updatedAt),
 		steps: new Map(snapshot.steps.map((s) => [s.stepId, { ...s }])),
 	}
 }

@@ -99,6 +99,8 @@ export interface AgentState {
 	progress: number | null
 	message: string | null
 	lastEventId: number
+	/** When the stream's last event was stored (null only before any): how long a run has been silent. */
+	updatedAt: string | null
 	execution: {
 		startId: number
 		startedAt: string | null
@@ -112,6 +114,8 @@ export interface WorkflowState {
 	id: string
 	status: RunStatus
 	lastEventId: number
+	/** When the run's last event was stored (null only before any). */
+	updatedAt: string | null
 	startedAt: string | null
 	endedAt: string | null
 	steps: StepState[]

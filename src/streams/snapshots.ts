@@ -62,7 +62,12 @@ export function createSnapshots(store: Store): Snapshots {
 		async one(kind: StreamKind, state: StreamState) {
 			// Retention pruned the events this snapshot would fold: the kept one is final.
 			const start = kind === 'agents' ? state.executionStart : 1
-			if (state.snapshot && start < state.firstId) return JSON.parse(state.snapshot)
+			if (state.snapshot && start < state.firstId) {
+				// One kept by a server from before `updatedAt` lacks it: the stream's row has the time.
+				const kept = JSON.parse(state.snapshot)
+				kept.updatedAt ??= new Date(state.updatedAt).toISOString()
+				return kept
+			}
 			const fold = await foldUpTo(state, start)
 			return kind === 'agents' ? agentState(fold) : workflowState(fold)
 		},

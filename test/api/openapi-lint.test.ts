@@ -176,6 +176,7 @@ export const workflowStatus: Equal<Workflow['status'], RunStatus> = true
 export const listed: Equal<Json<operations['listAgents']['responses'][200]>['agents'][number]['status'], RunStatus> = true
 export const agent: Agent = {
 	name: 'my-agent', status: 'complete', progress: 1, message: null, lastEventId: 3,
+	updatedAt: '2026-12-07T06:22:15.714Z',
 	execution: { startId: 1, startedAt: '2026-12-07T06:22:03.214Z', endedAt: null, result: 'ok' },
 }
 // @ts-expect-error lastEventId is a number

@@ -32,14 +32,39 @@ describe('agent fold', () => {
 			progress: 0.5,
 			message: 'Reading',
 			lastEventId: 3,
+			updatedAt: '2026-01-02T03:04:05.000Z',
 			execution: { startId: 1, startedAt: '2026-01-02T03:04:05.000Z', endedAt: null, result: null },
 		})
 		const done = fold('agents/x', [[4, 'complete', { result: { ok: true } }, at + 1000]], f)
 		expect(agentState(done)).toMatchObject({
 			status: 'complete',
 			progress: 1,
+			updatedAt: '2026-01-02T03:04:06.000Z',
 			execution: { endedAt: '2026-01-02T03:04:06.000Z', result: { ok: true } },
 		})
+	})
+
+	it('moves updatedAt with every event, whatever its type, and keeps it through a snapshot', () => {
+		const f = fold('agents/x', [[1, 'progress', { progress: 0.1 }]])
+		expect(agentState(f).updatedAt).toBe('2026-01-02T03:04:05.000Z')
+		const later = fold('agents/x', [[2, 'tool_call', { tool: 'grep' }, at + 60_000]], f)
+		expect(agentState(later)).toMatchObject({
+			updatedAt: '2026-01-02T03:05:05.000Z',
+			execution: { startedAt: '2026-01-02T03:04:05.000Z', endedAt: null },
+		})
+		expect(agentState(foldOf(agentState(later))).updatedAt).toBe('2026-01-02T03:05:05.000Z')
+		const w = fold('workflows/w', [
+			[1, 'step_start', { stepId: 'a' }],
+			[2, 'step_progress', { stepId: 'a', progress: 0.5 }, at + 2_000],
+		])
+		expect(workflowState(w)).toMatchObject({
+			startedAt: '2026-01-02T03:04:05.000Z',
+			updatedAt: '2026-01-02T03:04:07.000Z',
+		})
+		expect(workflowState(foldOf(workflowState(w))).updatedAt).toBe('2026-01-02T03:04:07.000Z')
+		// A snapshot from a server that did not send updatedAt folds on as one that sent null.
+		const { updatedAt: _, ...old } = agentState(f)
+		expect(foldOf(old as ReturnType<typeof agentState>).updatedAt).toBeNull()
 	})
 
 	it('starts a new execution with the first event after a terminal one', () => {
@@ -54,6 +79,7 @@ describe('agent fold', () => {
 			progress: null,
 			message: 'second',
 			lastEventId: 3,
+			updatedAt: '2026-01-02T03:04:10.000Z',
 			execution: { startId: 3, startedAt: '2026-01-02T03:04:10.000Z', endedAt: null, result: null },
 		})
 	})
