@@ -88,6 +88,7 @@ describe('POST /api/agents/:name/cancel', () => {
 			'name',
 			'progress',
 			'status',
+			'updatedAt',
 		])
 	})
 
