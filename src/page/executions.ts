@@ -81,6 +81,12 @@ export class Executions {
 		return this.shown()
 	}
 
+	/** Reads older pages until the execution starting at `startId` is listed (a pasted link). */
+	async loadUntil(startId: number) {
+		for (let pages = 0; !this.find(startId) && this.next !== null && pages < 50; pages++)
+			await this.load(this.next)
+	}
+
 	/** What is listed: the route's executions, the newest as the feed has it now. */
 	shown(): Execution[] {
 		const run = this.run()

@@ -38,6 +38,7 @@ const rowsList = byId('rows', HTMLUListElement)
 const newer = byId('newer', HTMLButtonElement)
 const older = byId('older', HTMLButtonElement)
 const pageInfo = byId('page-info', HTMLElement)
+const pager = byId('pager', HTMLElement)
 const staleNote = byId('stale-note', HTMLElement)
 
 const state = {
@@ -316,7 +317,8 @@ function draw() {
 	}
 	newer.disabled = state.index === 0
 	older.disabled = state.next === null
-	pageInfo.textContent = state.index === 0 && state.next === null ? '' : `page ${state.index + 1}`
+	pager.hidden = state.index === 0 && state.next === null
+	pageInfo.textContent = `page ${state.index + 1}`
 	if (focusedStream && document.activeElement !== focused)
 		rowElements
 			.get(focusedStream)

@@ -104,7 +104,7 @@ export function showRun(route: Route & { view: 'run' }, listHash: string) {
 	} else fill(body, h('h3', {}, 'Steps'), o.timelineSlot, h('h3', {}, 'Events'), log.el)
 	log.setNote('loading…')
 	load(o).catch((error) => {
-		if (error instanceof Unauthorized || o.abort.signal.aborted) return
+		if (error instanceof Unauthorized || stopped(error)) return
 		log.setNote(
 			error instanceof RequestError && error.status === 404
 				? `No ${route.kind === 'agents' ? 'agent' : 'workflow run'} named "${route.name}" that this token may read.`
@@ -113,6 +113,9 @@ export function showRun(route: Route & { view: 'run' }, listHash: string) {
 	})
 }
 
+/** A read given up because another run or execution was opened. */
+const stopped = (error: unknown) => (error as Error).name === 'AbortError'
+
 export function close() {
 	open?.abort.abort()
 	open = null
@@ -120,13 +123,16 @@ export function close() {
 }
 
 async function load(o: Open) {
-	const snapshot = await get<Snapshot>(streamPath(o.stream), o.abort.signal)
+	// Aborted when another execution is chosen first: that one's reading takes over.
+	const { signal } = o.abort
+	const snapshot = await get<Snapshot>(streamPath(o.stream), signal)
 	if (open !== o) return
 	adopt(snapshot)
 	draw()
 	if (o.executions) {
 		await o.executions.load()
-		if (open !== o) return
+		if (o.selected !== null) await o.executions.loadUntil(o.selected)
+		if (open !== o || signal.aborted) return
 		const newest = o.executions.shown()[0]
 		if (o.selected === null || !o.executions.find(o.selected)) {
 			o.selected = newest?.startId ?? null
@@ -216,7 +222,7 @@ function choose(o: Open, startId: number, byReader: boolean) {
 	o.waiting = []
 	o.executions?.draw()
 	readHistory(o).catch((error) => {
-		if (!(error instanceof Unauthorized) && !o.abort.signal.aborted)
+		if (!(error instanceof Unauthorized) && !stopped(error))
 			o.log.setNote(`Could not read the events: ${(error as Error).message}`)
 	})
 }

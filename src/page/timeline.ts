@@ -32,14 +32,15 @@ export function noteStepEvent(
 	times.set(data.stepId, t)
 }
 
-/** Axis marks at round intervals: about four across `span` milliseconds. */
+/** Axis marks at round intervals: two to six across `span` milliseconds. */
 function ticks(span: number): number[] {
-	const steps = [
-		1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 21_600, 43_200, 86_400,
+	const seconds = [
+		0.1, 0.2, 0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 21_600, 43_200,
+		86_400,
 	]
-	const every = (steps.find((s) => s * 1000 * 4 >= span) ?? 86_400) * 1000
+	const every = (seconds.find((s) => s * 1000 * 5 >= span) ?? 86_400) * 1000
 	const out: number[] = []
-	for (let t = 0; t <= span; t += every) out.push(t)
+	for (let i = 0; i * every <= span; i++) out.push(i * every)
 	return out
 }
 
