@@ -86,5 +86,5 @@ export function rows(page: Page) {
 /** With `CORTEX_SCREENSHOT=1`, the picture of `page` as docs/<name>.png. */
 export async function screenshot(page: Page, name: string) {
 	if (process.env.CORTEX_SCREENSHOT !== '1') return
-	await page.screenshot({ path: join(ROOT, 'docs', `${name}.png`) })
+	await page.screenshot({ path: join(ROOT, 'docs', `${name}.png`), fullPage: true })
 }
