@@ -230,6 +230,7 @@ function drawControls() {
 				'data-status': status,
 			},
 			label,
+			count === null ? null : ' ',
 			count === null ? null : h('span', { class: 'count' }, count.toLocaleString('en')),
 		)
 		return button

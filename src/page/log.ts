@@ -87,12 +87,17 @@ export class EventLog {
 	}
 
 	/** Empties the log, for another execution. */
-	clear(message = '') {
+	clear() {
 		this.box.replaceChildren()
 		this.lastId = 0
 		this.dropped = 0
 		this.seen()
-		this.setNote(message)
+		this.setNote('')
+	}
+
+	/** While the history is read, an empty log says so rather than 'no events yet'. */
+	busy(reading: boolean) {
+		this.box.setAttribute('aria-busy', String(reading))
 	}
 
 	/** A line above the log: what is not shown, or why. */

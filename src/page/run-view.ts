@@ -102,14 +102,20 @@ export function showRun(route: Route & { view: 'run' }, listHash: string) {
 		)
 		fill(body, o.executions.el, h('h3', {}, 'Events of the execution'), log.el)
 	} else fill(body, h('h3', {}, 'Steps'), o.timelineSlot, h('h3', {}, 'Events'), log.el)
-	log.setNote('loading…')
+	log.busy(true)
 	load(o).catch((error) => {
 		if (error instanceof Unauthorized || stopped(error)) return
-		log.setNote(
-			error instanceof RequestError && error.status === 404
-				? `No ${route.kind === 'agents' ? 'agent' : 'workflow run'} named "${route.name}" that this token may read.`
-				: `Could not read the run: ${(error as Error).message}`,
-		)
+		log.busy(false)
+		if (error instanceof RequestError && error.status === 404)
+			fill(
+				body,
+				h(
+					'p',
+					{ class: 'empty' },
+					`No ${route.kind === 'agents' ? 'agent' : 'workflow run'} named "${route.name}" that this token may read.`,
+				),
+			)
+		else log.setNote(`Could not read the run: ${(error as Error).message}`)
 	})
 }
 
@@ -152,7 +158,7 @@ async function readHistory(o: Open) {
 	if (o.executions) {
 		const chosen = o.selected === null ? undefined : o.executions.find(o.selected)
 		if (!chosen) {
-			o.log.setNote('no events yet')
+			o.log.busy(false)
 			return flushWaiting(o)
 		}
 		from = chosen.startId
@@ -190,7 +196,7 @@ async function readHistory(o: Open) {
 	// A cancel request in the execution going on, made before the page opened it.
 	if (run && cancelId !== null && run.fold.status === 'running' && cancelId >= run.fold.start)
 		run.cancelRequested ??= cancelId
-	if (o.log.lastId === 0 && !note) o.log.setNote('no events yet')
+	o.log.busy(false)
 	flushWaiting(o)
 	draw()
 }
@@ -217,13 +223,15 @@ function choose(o: Open, startId: number, byReader: boolean) {
 	}
 	o.abort.abort()
 	o.abort = new AbortController()
-	o.log.clear('loading…')
+	o.log.clear()
+	o.log.busy(true)
 	o.times.clear()
 	o.waiting = []
 	o.executions?.draw()
 	readHistory(o).catch((error) => {
-		if (!(error instanceof Unauthorized) && !stopped(error))
-			o.log.setNote(`Could not read the events: ${(error as Error).message}`)
+		if (error instanceof Unauthorized || stopped(error)) return
+		o.log.busy(false)
+		o.log.setNote(`Could not read the events: ${(error as Error).message}`)
 	})
 }
 

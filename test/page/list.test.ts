@@ -80,9 +80,9 @@ describe('the runs list', () => {
 			page
 				.locator('#status-filter button')
 				.evaluateAll((buttons) => buttons.map((b) => b.textContent))
-		expect(await until(counts, ['all4', 'running1', 'complete1', 'failed1', 'cancelled1'])).toEqual(
-			['all4', 'running1', 'complete1', 'failed1', 'cancelled1'],
-		)
+		expect(
+			await until(counts, ['all 4', 'running 1', 'complete 1', 'failed 1', 'cancelled 1']),
+		).toEqual(['all 4', 'running 1', 'complete 1', 'failed 1', 'cancelled 1'])
 		await screenshot(page, 'dashboard-list')
 
 		// A workflow's bar is what its steps say: one complete, one at 600 of 600, one just begun.
@@ -231,7 +231,7 @@ describe('the runs list', () => {
 		await page.locator('a.row[data-stream="agents/team-a-2"]').getByText('new one').waitFor()
 		expect((await rows(page)).map((r) => r.name)).toEqual(['team-a-2', 'team-a-1'])
 		const all = () => page.locator('#status-filter button[data-status=""]').textContent()
-		expect(await until(all, 'all2')).toBe('all2')
+		expect(await until(all, 'all 2')).toBe('all 2')
 		await page.getByRole('link', { name: 'Workflow runs' }).click()
 		await page.getByText('no workflow runs yet').waitFor()
 		// The ticket the page holds is for the token's own patterns, and for reading only.

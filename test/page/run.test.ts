@@ -167,6 +167,17 @@ describe("a run's own view", () => {
 		expect(page.url()).toEndWith('#/agents/builder')
 		await screenshot(page, 'dashboard-agent')
 		expect(session.errors).toEqual([])
+
+		// A link to an execution, pasted: that execution chosen, after the token prompt.
+		await using pasted = await loggedIn(browser(), server, {
+			path: '/#/agents/builder?execution=3',
+		})
+		await pasted.page.locator('button.execution[data-start="3"][aria-pressed="true"]').waitFor()
+		const pastedIds = () =>
+			pasted.page
+				.locator('.log .event')
+				.evaluateAll((li) => li.map((l) => l.getAttribute('data-id')))
+		expect(await until(pastedIds, ['3', '4'])).toEqual(['3', '4'])
 	}, 30_000)
 
 	it('catches up after a server restart, with nothing repeated', async () => {

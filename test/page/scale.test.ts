@@ -78,7 +78,7 @@ describe('the dashboard at scale', () => {
 		// The count of each status is the server's, over all the streams.
 		await page.locator('#filter').fill('')
 		const all = () => page.locator('#status-filter button[data-status=""]').textContent()
-		expect(await until(all, 'all100,000')).toBe('all100,000')
+		expect(await until(all, 'all 100,000')).toBe('all 100,000')
 		expect(session.errors).toEqual([])
 	}, 90_000)
 })
