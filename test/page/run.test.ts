@@ -150,8 +150,11 @@ describe("a run's own view", () => {
 			page.locator('.log .event').evaluateAll((li) => li.map((l) => l.getAttribute('data-id')))
 		expect(await until(ids, ['5'])).toEqual(['5'])
 
-		// Another execution: its events, and a URL that opens it.
-		await page.locator('button.execution[data-start="3"]').click()
+		// Another execution, by keyboard (the arrows move from the newest down, Enter chooses):
+		// its events, and a URL that opens it.
+		await page.keyboard.press('ArrowDown')
+		await page.keyboard.press('ArrowDown')
+		await page.keyboard.press('Enter')
 		expect(await until(ids, ['3', '4'])).toEqual(['3', '4'])
 		expect(page.url()).toEndWith('#/agents/builder?execution=3')
 		expect(await page.locator('.log .event.bad .type').textContent()).toBe('failed')
