@@ -260,7 +260,10 @@ function live(o: Open, e: FeedEvent, at: number) {
 	}
 	noteStepEvent(o.times, e.event, e.data, at)
 	o.log.add([{ id: e.id, event: e.event, data: e.data, at }])
-	scheduleDraw()
+	// A request to stop is drawn at once: the end it asks for may come a few milliseconds later,
+	// and 'cancel requested' must not be skipped by drawing both in one frame.
+	if (e.event === 'cancel_requested') draw()
+	else scheduleDraw()
 }
 
 let drawPending = false
