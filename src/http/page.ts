@@ -2,7 +2,10 @@ import { createHash } from 'node:crypto'
 import { join } from 'node:path'
 import { Elysia } from 'elysia'
 
-/** The page's source: markup, style, and a `<script src>` of its TypeScript, dashboard.ts. */
+/**
+ * The page's source: markup, style, and a `<script src>` of its TypeScript, dashboard.ts, which
+ * imports the modules beside it; the bundle is one document with one inline script.
+ */
 const SOURCE = join(import.meta.dir, '../page/index.html')
 
 /** The page as served: one HTML document, its one script inline, and headers that allow just it. */
