@@ -246,6 +246,31 @@ describe('the runs list', () => {
 		expect(await page.locator('#login-error').textContent()).toBe('')
 	}, 30_000)
 
+	it('keeps the session over a reload, and renews a refused ticket with the token without asking again', async () => {
+		await using server = await startServer()
+		await publish(server, 'agents/a', { event: 'progress', data: { message: 'here' } })
+		await using session = await loggedIn(browser(), server)
+		const { page } = session
+		await page.locator('a.row[data-stream="agents/a"]').waitFor()
+		const stored = () =>
+			page.evaluate(() => JSON.parse(sessionStorage.getItem('cortex-stream-session') ?? '{}'))
+		const before = await stored()
+		// A ticket the server refuses (altered: 401), as an expired one would be.
+		const altered = `${before.ticket.slice(0, -4)}AAAA`
+		await page.evaluate((ticket) => {
+			const saved = JSON.parse(sessionStorage.getItem('cortex-stream-session') ?? '{}')
+			sessionStorage.setItem('cortex-stream-session', JSON.stringify({ ...saved, ticket }))
+		}, altered)
+		await page.reload()
+		await page.locator('a.row[data-stream="agents/a"]').getByText('here').waitFor()
+		expect(await page.locator('#login').isVisible()).toBe(false)
+		const after = await stored()
+		expect(after.ticket).toStartWith('ct1.')
+		expect([before.ticket, altered]).not.toContain(after.ticket)
+		await page.getByText('live').waitFor()
+		expect(session.errors).toEqual([])
+	}, 30_000)
+
 	it('fits a 360 px screen, in the dark too, and loads nothing from elsewhere', async () => {
 		await using server = await startServer()
 		await publish(server, 'agents/a-long-agent-name-that-wraps-across-the-screen', {
