@@ -60,6 +60,19 @@ let loading: AbortController | null = null
 let refreshTimer: ReturnType<typeof setTimeout> | undefined
 let painted = false
 
+/** The status buttons, `''` being all of them. */
+const chips = new Map<RunStatus | '', HTMLButtonElement>(
+	(['', ...STATUSES] as const).map((status) => [
+		status,
+		h(
+			'button',
+			{ type: 'button', class: `chip ${status}`, 'data-status': status, 'aria-pressed': 'false' },
+			status || 'all',
+		),
+	]),
+)
+statusGroup.append(...chips.values())
+
 staleNote.textContent = `stale: running, no event for ${
 	STALE_MS % 60_000 === 0 ? `${STALE_MS / 60_000} min` : duration(STALE_MS)
 }`
@@ -220,26 +233,15 @@ function drawControls() {
 	)
 	const counts = state.counts
 	const total = counts ? STATUSES.reduce((sum, s) => sum + counts[s], 0) : null
-	const chip = (status: RunStatus | '', label: string, count: number | null) => {
-		const button = h(
-			'button',
-			{
-				type: 'button',
-				class: `chip ${status}`,
-				'aria-pressed': String(state.status === status),
-				'data-status': status,
-			},
-			label,
-			count === null ? null : ' ',
-			count === null ? null : h('span', { class: 'count' }, count.toLocaleString('en')),
-		)
-		return button
+	// Changed in place, not made again: the keyboard's focus stays on the button it is on.
+	for (const [status, button] of chips) {
+		const count = status === '' ? total : counts ? counts[status] : null
+		button.setAttribute('aria-pressed', String(state.status === status))
+		const shown = button.querySelector('.count')
+		if (count === null) shown?.remove()
+		else if (shown) setText(shown, count.toLocaleString('en'))
+		else button.append(' ', h('span', { class: 'count' }, count.toLocaleString('en')))
 	}
-	fill(
-		statusGroup,
-		chip('', 'all', total),
-		...STATUSES.map((s) => chip(s, s, counts ? counts[s] : null)),
-	)
 }
 
 /** The row of a run: name, status, bar, time, latest message; a link to its own view. */
@@ -364,7 +366,6 @@ statusGroup.addEventListener('click', (e) => {
 	state.index = 0
 	replaceRoute(listRoute())
 	drawControls()
-	statusGroup.querySelector<HTMLElement>(`button[data-status="${state.status}"]`)?.focus()
 	load().catch(() => {})
 })
 
