@@ -461,6 +461,25 @@ for (const engine of ENGINES) {
 				expect(await store.prunable(0)).toEqual([])
 			}))
 
+		it('keeps a stream appended to just before a reopen through the next index and another reopen', async () => {
+			const location = await engine.fresh()
+			let store = await engine.open(location)
+			await store.append('agents/early', progress(1))
+			await store.close()
+			store = await engine.open(location)
+			// Appends elsewhere, enough for the chunk index (and the stream rows) to be written.
+			for (let i = 0; i < 4; i++) await store.append('agents/other', progress(1))
+			await store.close()
+			store = await engine.open(location)
+			try {
+				expect(await store.state('agents/early')).toMatchObject({ lastId: 1, status: 'running' })
+				expect((await store.read('agents/early', 0, 10)).map((e) => e.id)).toEqual([1])
+				expect((await store.append('agents/early', progress(1))).ids).toEqual([2])
+			} finally {
+				await store.close()
+			}
+		})
+
 		it('keeps events, states and secrets across a reopen', async () => {
 			const location = await engine.fresh()
 			let store = await engine.open(location)

@@ -102,6 +102,8 @@ export function loadRows(db: Database, index: ChunkIndex) {
 
 	const committed = new Map<string, Row>()
 	const visible = new Map<string, Row>()
+	// Streams whose row in the table is behind `committed`.
+	const dirty = new Set<string>()
 	for (const r of q.live.iterate()) committed.set(r.name, toRow(r))
 	const byKey = new Map([...committed.values()].map((r) => [r.key, r]))
 	for (const c of q.chunksAfter.iterate(index.indexedSeq())) {
@@ -123,13 +125,14 @@ export function loadRows(db: Database, index: ChunkIndex) {
 		)
 		row.updatedAt = c.created_at
 		row.lastSeq = c.last_seq
+		// Its row is written with the next index: that write moves `indexed_seq` past these
+		// chunks, and the next open would not find them again.
+		dirty.add(r.name)
 	}
 	for (const [name, row] of committed) visible.set(name, row)
 	const recency = createRecency((name) => visible.get(name)?.lastSeq)
 	for (const row of [...visible.values()].sort(bySeq))
 		recency.push(row.name, row.lastSeq, visible.size)
-	// Streams whose row in the table is behind `committed`.
-	const dirty = new Set<string>()
 
 	return {
 		committed,
