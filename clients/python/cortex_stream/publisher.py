@@ -47,7 +47,8 @@ class Publisher:
     ``max_batch_bytes``) and the one held progress update. Past that, the oldest waiting
     progress update is dropped (counted in ``dropped``); when none is left to drop, ``send()``
     waits for room (for as long as the server is retried), so no other event is ever dropped.
-    An event larger than ``max_queued_bytes`` is taken alone.
+    An event larger than ``max_queued_bytes`` is taken alone; one sent from a callback (on the
+    background thread, which cannot wait for room it alone makes) is taken over the bound.
 
     **As a context manager** it is one run: on leaving the block it publishes ``complete``
     (``{"duration": ms}``, with ``"result"`` when ``result`` was set), or, when the block
@@ -161,6 +162,12 @@ class Publisher:
         queued = self._encode(event, {**(data or {}), **fields})
         with self._cond:
             self._check_open()
+            if threading.current_thread() is self._thread:
+                # From a callback: the thread that makes room cannot wait for it.
+                self._take_progress(force=True)
+                self._append(queued)
+                self._ended = event in TERMINAL_TYPES
+                return
             while self._progress is not None and not self._take_progress():
                 if self._failure is not None:
                     self._progress = None
@@ -308,12 +315,12 @@ class Publisher:
         self._queue.append(queued)
         self._queued_bytes += queued.size
 
-    def _take_progress(self) -> bool:
-        """Moves the held progress update to the queue, if there is room for it."""
+    def _take_progress(self, force: bool = False) -> bool:
+        """Moves the held progress update to the queue, if there is room for it (or anyway)."""
         held = self._progress
         if held is None:
             return True
-        if not self._make_room(held):
+        if not self._make_room(held) and not force:
             return False
         self._append(held)
         self._progress = None

@@ -6,6 +6,7 @@ import http.client
 import json
 import socket
 import threading
+import weakref
 from typing import Dict, Generator, Iterator, Optional
 
 from ._http import (
@@ -106,7 +107,9 @@ class Subscription(Iterator[Event]):
         self._sock: Optional[socket.socket] = None
         self._events = self._run()
         if stop is not None:
-            threading.Thread(target=self._watch, args=(stop,), daemon=True).start()
+            # It holds the subscription weakly, so that one dropped unfinished is still freed.
+            watch = (weakref.ref(self), stop, self._finished)
+            threading.Thread(target=_watch, args=watch, daemon=True).start()
 
     def __iter__(self) -> "Subscription":
         return self
@@ -139,12 +142,6 @@ class Subscription(Iterator[Event]):
     @property
     def closed(self) -> bool:
         return self._closed.is_set()
-
-    def _watch(self, stop: threading.Event) -> None:
-        while not self._finished.is_set():
-            if stop.wait(0.1):
-                self.close()
-                return
 
     def _run(self) -> Generator[Event, None, None]:
         failures = 0
@@ -238,6 +235,19 @@ class Subscription(Iterator[Event]):
             res.close()
         if conn is not None:
             conn.close()
+
+
+def _watch(
+    ref: "weakref.ReferenceType[Subscription]", stop: threading.Event, finished: threading.Event
+) -> None:
+    while not finished.is_set():
+        if stop.wait(0.1):
+            subscription = ref()
+            if subscription is not None:
+                subscription.close()
+            return
+        if ref() is None:
+            return
 
 
 def _id(value: Optional[str]) -> Optional[int]:

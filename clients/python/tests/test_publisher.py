@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import threading
 import time
 import unittest
@@ -123,6 +125,45 @@ class PublisherTest(unittest.TestCase):
         p.send("cancelled", {"reason": "stop"})
         p.close()
         self.assertIsNone(p.cancel_requested)
+
+    def test_a_callback_may_send_the_end_of_the_run(self) -> None:
+        p = Publisher(
+            "agents/callback",
+            **self.kw(
+                max_queued=1,
+                on_cancel_requested=lambda r: p.send("cancelled", {"reason": r.reason}),
+            ),
+        )
+        p.send("step_note", n=1)
+        p.flush()
+        self.server.http("POST", "/api/agents/callback/cancel", {"reason": "stop"})
+        p.send("step_note", n=2)
+        p.flush()
+        p.close()
+        self.assertEqual(
+            [e for e, _ in self.pairs("agents/callback")],
+            ["step_note", "cancel_requested", "step_note", "cancelled"],
+        )
+
+    def test_a_publisher_never_closed_sends_what_it_holds_at_exit(self) -> None:
+        script = (
+            "import sys; sys.path.insert(0, sys.argv[3])\n"
+            "from cortex_stream import Publisher\n"
+            "p = Publisher('agents/at-exit', url=sys.argv[1], token=sys.argv[2])\n"
+            "p.progress(message='one')\n"
+            "p.send('complete', {'result': 'sent at exit'})\n"
+        )
+        run = subprocess.run(
+            [sys.executable, "-c", script, self.server.url, self.server.token, s.PACKAGE_ROOT],
+            capture_output=True,
+            text=True,
+            timeout=20,
+        )
+        self.assertEqual((run.returncode, run.stderr), (0, ""))
+        self.assertEqual(
+            self.pairs("agents/at-exit"),
+            [("progress", {"message": "one"}), ("complete", {"result": "sent at exit"})],
+        )
 
     def test_after_a_refusal_it_sends_nothing_more_and_raises_that_refusal(self) -> None:
         p = Publisher("agents/refused", **self.kw())
