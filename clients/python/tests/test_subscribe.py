@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
 import unittest
@@ -111,6 +112,17 @@ class SubscribeTest(unittest.TestCase):
         time.sleep(0.2)
         stop.set()
         self.assertEqual(seen.join(2), [])
+
+    def test_one_dropped_unfinished_lets_go_of_its_connection(self) -> None:
+        publish("agents/dropped", {"event": "progress"}, **self.kw())
+        sub = subscribe("agents/dropped", **self.kw(stop=threading.Event()))
+        self.assertEqual(next(sub).id, 1)
+        self.assertEqual(self.server.metric("cortex_open_streams"), 1)
+        del sub
+        gc.collect()
+        s.eventually(
+            lambda: self.server.metric("cortex_open_streams") == 0, what="the stream to close"
+        )
 
     def test_as_a_context_manager_it_closes_its_connection(self) -> None:
         publish("agents/ctx", {"event": "progress"}, **self.kw())
