@@ -3,8 +3,8 @@ import type * as Wire from '../client/src/types.ts'
 import type { Same } from './events.ts'
 
 /**
- * The snapshots the API sends (`GET /api/agents`, `/api/workflows` and one of each), written
- * once: the schemas go into /openapi.json, their types are what the server folds and what the
+ * The snapshots the API sends (`GET /api/agents`, `/api/workflows` and one of each, and an
+ * agent's executions), written once: the schemas go into /openapi.json, their types are what the server folds and what the
  * dashboard reads. TypeBox only, so the browser's script can take the types.
  */
 
@@ -59,8 +59,36 @@ export const WorkflowState = Type.Object({
 })
 export type WorkflowState = Static<typeof WorkflowState>
 
+/** One of an agent's executions (`GET /api/agents/:name/executions`). */
+export const Execution = Type.Object({
+	startId: Type.Integer(),
+	endId: Nullable(Type.Integer()),
+	status: RunStatus,
+	startedAt: Type.String({ format: 'date-time' }),
+	endedAt: Time,
+	message: Nullable(Type.String()),
+	result: Type.Unknown(),
+	resultOmitted: Type.Optional(
+		Type.Literal(true, {
+			description: 'the result is longer than 4 KiB as JSON and left out; the events have it',
+		}),
+	),
+})
+export type Execution = Static<typeof Execution>
+
+/** How many of the streams a list covers are in each status. */
+export const StatusCounts = Type.Object({
+	running: Type.Integer({ minimum: 0 }),
+	complete: Type.Integer({ minimum: 0 }),
+	failed: Type.Integer({ minimum: 0 }),
+	cancelled: Type.Integer({ minimum: 0 }),
+})
+export type StatusCounts = Static<typeof StatusCounts>
+
 // The client's plain types say what these schemas describe; the typecheck fails if they drift.
 true satisfies Same<AgentState, Wire.AgentState> &
 	Same<WorkflowState, Wire.WorkflowState> &
 	Same<StepState, Wire.StepState> &
-	Same<RunStatus, Wire.RunStatus>
+	Same<RunStatus, Wire.RunStatus> &
+	Same<Execution, Wire.Execution> &
+	Same<StatusCounts, Wire.StatusCounts>

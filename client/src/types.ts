@@ -120,3 +120,29 @@ export interface WorkflowState {
 	endedAt: string | null
 	steps: StepState[]
 }
+
+/**
+ * One of `GET /api/agents/:name/executions`: an execution of the agent, from its first event
+ * (`startId`) to its terminal one (`endId`, null while it runs). Times are ISO 8601.
+ */
+export interface Execution {
+	startId: number
+	endId: number | null
+	status: RunStatus
+	startedAt: string
+	endedAt: string | null
+	/** Its last progress `message`, or the `message` of its `failed` or the `reason` of its `cancelled`. */
+	message: string | null
+	/** The `result` of its `complete`, else null. */
+	result: unknown
+	/** Present when the result is longer than 4 KiB as JSON: it is left out (`result` null). */
+	resultOmitted?: true
+}
+
+/** How many of the streams a list covers are in each status (`counts` of the lists). */
+export interface StatusCounts {
+	running: number
+	complete: number
+	failed: number
+	cancelled: number
+}

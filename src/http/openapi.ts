@@ -13,7 +13,7 @@ import {
 	type StandardEventType,
 	type StreamKind,
 } from '../events.ts'
-import { AgentState, RunStatus, Time, WorkflowState } from '../states.ts'
+import { AgentState, Execution, RunStatus, StatusCounts, Time, WorkflowState } from '../states.ts'
 import { MAX_REASON_CHARS } from './cancel.ts'
 
 /** A reference to one of `components.schemas`, each defined once below. */
@@ -257,8 +257,12 @@ function streamRoutes(kind: StreamKind, param: string) {
 							next: Type.Union([Type.String(), Type.Null()], {
 								description: 'the page parameter of the next page; null after the last',
 							}),
+							counts: Type.Ref('#/components/schemas/StatusCounts', {
+								description:
+									'how many of the streams the credential may read whose names start with `prefix` are in each status, whatever `status` asks',
+							}),
 						}),
-						'a page of snapshots and the feed cursor',
+						'a page of snapshots, the feed cursor and the counts by status',
 					),
 					400: error('`bad_request`: a query parameter, named by `field`'),
 					401: unauthorized,
@@ -287,6 +291,45 @@ function streamRoutes(kind: StreamKind, param: string) {
 				},
 			},
 		},
+		...(agents && {
+			[`/api/agents/${path}/executions`]: {
+				get: {
+					operationId: 'listAgentExecutions',
+					tags: ['snapshots'],
+					summary:
+						"A page of the agent's executions, newest first (the running one first, `endId` null); pruned ones are left out",
+					security: bearer,
+					parameters: [
+						nameParam(param),
+						{
+							name: 'before',
+							in: 'query',
+							description:
+								'only executions that start below this id: the `next` of the page before',
+							schema: { type: 'integer', minimum: 0, maximum: 999_999_999_999_999 },
+						},
+						{ ...limitParam, description: 'executions on the page' },
+					],
+					responses: {
+						200: json(
+							Type.Object({
+								executions: Type.Array(ref('Execution')),
+								next: Type.Union([Type.Integer(), Type.Null()], {
+									description: 'the `before` of the following page; null when there is none',
+								}),
+							}),
+							'executions, within 4 MiB, and the next page',
+						),
+						400: error(`${badName}, \`before\` or \`limit\` (named by \`field\`)`),
+						401: unauthorized,
+						404: error(
+							'`not_found`: no such agent, or one the credential may not read (existence does not leak)',
+						),
+						503: storeUnavailable,
+					},
+				},
+			},
+		}),
 		[`/api/${kind}/${path}/events`]: {
 			get: {
 				operationId: `list${Noun}Events`,
@@ -493,6 +536,8 @@ export function openApiDocument(version: string = pkg.version) {
 				RunStatus,
 				AgentState,
 				WorkflowState,
+				Execution,
+				StatusCounts,
 				AgentEvent: eventOf('agents'),
 				WorkflowEvent: eventOf('workflows'),
 				...Object.fromEntries(STANDARD_TYPES.map((type) => [`${type}Event`, standardEvent(type)])),

@@ -2,8 +2,9 @@ import { Elysia } from 'elysia'
 import { type Grant, mayAccess } from '../auth/tokens.ts'
 import { BadRequestError, NotFoundError } from '../errors.ts'
 import type { StreamKind } from '../events.ts'
-import type { AgentState, WorkflowState } from '../states.ts'
+import type { AgentState, Execution, WorkflowState } from '../states.ts'
 import type { RunStatus } from '../store/store.ts'
+import { executionsPage } from '../streams/executions.ts'
 import { parseEventId } from '../validate.ts'
 import { authPlugin } from './auth.ts'
 import { type AppDeps, streamOf } from './deps.ts'
@@ -18,6 +19,13 @@ export const LIST_RESULT_BYTES = 4096
 
 const RUN_STATUSES: readonly string[] = ['running', 'complete', 'failed', 'cancelled']
 const NAME_PREFIX = /^[A-Za-z0-9._:-]{1,128}$/
+
+/** An execution's result longer than LIST_RESULT_BYTES is left out of its row, as in lists. */
+function executionRow(execution: Execution): string {
+	if (execution.result !== null && JSON.stringify(execution.result).length > LIST_RESULT_BYTES)
+		return JSON.stringify({ ...execution, result: null, resultOmitted: true })
+	return JSON.stringify(execution)
+}
 
 /** `limit`: a whole number from 1 to 1000, 100 when absent. */
 function pageLimit(value: string | undefined): number {
@@ -51,7 +59,8 @@ function listRow(item: AgentState | WorkflowState): string {
 export function snapshotRoutes({ store, guard, snapshots }: AppDeps) {
 	/**
 	 * `GET /api/agents` and `/api/workflows`: a page of the streams the token may read, most
-	 * recently appended to first, filtered by status and name prefix, its body bounded.
+	 * recently appended to first, filtered by status and name prefix, its body bounded; and how
+	 * many of them (by prefix, not status) are in each status.
 	 */
 	async function list(kind: StreamKind, grant: Grant, query: Record<string, string | undefined>) {
 		const limit = pageLimit(query.limit)
@@ -65,12 +74,20 @@ export function snapshotRoutes({ store, guard, snapshots }: AppDeps) {
 			)
 		if (page !== undefined && page.length > 64)
 			throw new BadRequestError('page must be the "next" of the page before', 'page')
+		const where = (stream: string) => mayAccess(grant, 'read', stream)
 		const found = await store.list(kind, {
 			limit,
 			page: page || undefined,
 			status: status as RunStatus | undefined,
 			prefix: prefix || undefined,
-			where: (stream) => mayAccess(grant, 'read', stream),
+			where,
+			patterns: grant.streams,
+		})
+		// Over every status, so a page filtered to one can say how many there are of each.
+		const counts = await store.counts(kind, {
+			prefix: prefix || undefined,
+			where,
+			patterns: grant.streams,
 		})
 		const rows: string[] = []
 		let bytes = 64
@@ -87,7 +104,7 @@ export function snapshotRoutes({ store, guard, snapshots }: AppDeps) {
 		}
 		return json(
 			200,
-			`{"${kind}":[${rows.join(',')}],"cursor":${found.cursor},"next":${next === null ? 'null' : JSON.stringify(next)}}`,
+			`{"${kind}":[${rows.join(',')}],"cursor":${found.cursor},"next":${next === null ? 'null' : JSON.stringify(next)},"counts":${JSON.stringify(counts)}}`,
 		)
 	}
 
@@ -102,6 +119,43 @@ export function snapshotRoutes({ store, guard, snapshots }: AppDeps) {
 
 	async function one(kind: StreamKind, name: string, grant: Grant) {
 		return json(200, await snapshots.one(kind, await readable(kind, name, grant)))
+	}
+
+	/**
+	 * `GET /api/agents/:name/executions`: the agent's executions, newest first, those starting
+	 * below `before`, in pages bounded as lists are.
+	 */
+	async function executions(name: string, grant: Grant, query: Record<string, string | undefined>) {
+		const state = await readable('agents', name, grant)
+		// Empty is absent, as `after` of the event pages.
+		const before = query.before || undefined
+		if (before !== undefined && !/^[0-9]{1,15}$/.test(before))
+			throw new BadRequestError(
+				'before must be a whole number of 1 to 15 digits: the "next" of the page before',
+				'before',
+			)
+		const limit = pageLimit(query.limit)
+		const page = await executionsPage(
+			store,
+			snapshots,
+			state,
+			before === undefined ? Number.POSITIVE_INFINITY : Number(before),
+			limit,
+		)
+		const rows: string[] = []
+		let bytes = 64
+		let next = page.more ? page.executions[page.executions.length - 1].startId : null
+		for (const [i, execution] of page.executions.entries()) {
+			const row = executionRow(execution)
+			const size = Buffer.byteLength(row) + 1
+			if (rows.length > 0 && bytes + size > MAX_LIST_BYTES) {
+				next = page.executions[i - 1].startId
+				break
+			}
+			rows.push(row)
+			bytes += size
+		}
+		return json(200, `{"executions":[${rows.join(',')}],"next":${next}}`)
 	}
 
 	async function events(
@@ -135,6 +189,11 @@ export function snapshotRoutes({ store, guard, snapshots }: AppDeps) {
 		.get('/api/workflows', ({ grant, query }) => list('workflows', grant, query), listing())
 		.get('/api/agents/:name', ({ params, grant }) => one('agents', params.name, grant), reading())
 		.get('/api/workflows/:id', ({ params, grant }) => one('workflows', params.id, grant), reading())
+		.get(
+			'/api/agents/:name/executions',
+			({ params, grant, query }) => executions(params.name, grant, query),
+			reading(),
+		)
 		.get(
 			'/api/agents/:name/events',
 			({ params, grant, query }) => events('agents', params.name, grant, query),

@@ -2,7 +2,7 @@ import { isTerminal } from '../../client/src/runs.ts'
 import { encodeEvent } from '../../client/src/sse.ts'
 import { NotRunningError, StreamEndedError } from '../errors.ts'
 import { CANCEL_REQUESTED, type NewEvent } from '../events.ts'
-import type { AppendResult, EncodedEvent, RunStatus, StreamState } from './store.ts'
+import type { AppendResult, EncodedEvent, EndedExecution, RunStatus, StreamState } from './store.ts'
 
 /**
  * What appending needs of a stream, and keeps beside its events (in the stream's row, written
@@ -13,7 +13,20 @@ export interface RunState extends Pick<StreamState, 'lastId' | 'status' | 'execu
 	cancelId: number
 	/** Its `data` (JSON text); '' when none. */
 	cancelData: string
+	/** When the current execution (or run) started: its first event's time, ms; 0 before any. */
+	startedAt: number
+	/** The execution's last message candidate (see `namesMessage`); 0 when none. */
+	messageId: number
 }
+
+/**
+ * Whether a stored event may name the message of its execution: a `progress` whose data (compact
+ * JSON, as the server stores it) holds the key `message`. A text search, not a parse, so an
+ * append pays next to nothing for it; a `message` key nested deeper matches too, which the read
+ * that takes the message sees and corrects (see executions.ts).
+ */
+export const namesMessage = (event: string, data: string) =>
+	event === 'progress' && data.includes('"message":')
 
 export const isWorkflowRun = (stream: string) => stream.startsWith('workflows/')
 
@@ -24,15 +37,24 @@ export const NEW_RUN: RunState = {
 	executionStart: 1,
 	cancelId: 0,
 	cancelData: '',
+	startedAt: 0,
+	messageId: 0,
 }
 
 /**
- * What appending `events` makes of a stream's run state; the events take the ids after
- * `state.lastId`, in order. Every engine appends through it, so the rules are the same on each:
- * a workflow run that ended takes nothing more, and its terminal event must come last. An agent
- * starts a new execution with the first event after a terminal one.
+ * What appending `events` (stored at `now`) makes of a stream's run state; the events take the
+ * ids after `state.lastId`, in order. Every engine appends through it, so the rules are the same
+ * on each: a workflow run that ended takes nothing more, and its terminal event must come last.
+ * An agent starts a new execution with the first event after a terminal one; each execution the
+ * events end is pushed on `ended`.
  */
-export function advance(stream: string, state: RunState, events: NewEvent[]): RunState {
+export function advance(
+	stream: string,
+	state: RunState,
+	events: NewEvent[],
+	now: number,
+	ended?: EndedExecution[],
+): RunState {
 	if (isWorkflowRun(stream)) {
 		if (state.status !== 'running')
 			throw new StreamEndedError(`${stream} has ended (${state.status}); it accepts no more events`)
@@ -43,28 +65,58 @@ export function advance(stream: string, state: RunState, events: NewEvent[]): Ru
 				`/${end + 1}`,
 			)
 	}
-	const { lastId, status, executionStart, cancelId, cancelData } = state
-	const next: RunState = { lastId, status, executionStart, cancelId, cancelData }
-	for (const e of events) advancePast(next, next.lastId + 1, e.event, e.data)
+	const { lastId, status, executionStart, cancelId, cancelData, startedAt, messageId } = state
+	const next: RunState = {
+		lastId,
+		status,
+		executionStart,
+		cancelId,
+		cancelData,
+		startedAt,
+		messageId,
+	}
+	const record = isWorkflowRun(stream) ? undefined : ended
+	for (const e of events) advancePast(next, next.lastId + 1, e.event, e.data, now, record)
 	return next
 }
 
 /**
- * Moves `state` on past event `id` of type `event`, in place (no object per event). The first
- * `cancel_requested` of a run is pending until the run ends: a terminal event clears it, so the
- * next execution of an agent starts without one.
+ * Moves `state` on past event `id` of type `event`, stored at `at`, in place (no object per
+ * event). The first `cancel_requested` of a run is pending until the run ends: a terminal event
+ * clears it, so the next execution of an agent starts without one. A terminal event pushes the
+ * execution it ends on `ended`, when given.
  */
-export function advancePast(state: RunState, id: number, event: string, data: string) {
+export function advancePast(
+	state: RunState,
+	id: number,
+	event: string,
+	data: string,
+	at: number,
+	ended?: EndedExecution[],
+) {
 	state.lastId = id
 	if (state.status !== 'running') {
 		state.status = 'running'
 		state.executionStart = id
 	}
+	if (id === state.executionStart) {
+		state.startedAt = at
+		state.messageId = 0
+	}
 	if (isTerminal(event)) {
+		ended?.push({
+			startId: state.executionStart,
+			endId: id,
+			status: event as EndedExecution['status'],
+			startedAt: state.startedAt,
+			endedAt: at,
+			messageId: state.messageId,
+		})
 		state.status = event as RunStatus
 		state.cancelId = 0
 		state.cancelData = ''
-	} else if (event === CANCEL_REQUESTED && state.cancelId === 0) {
+	} else if (namesMessage(event, data)) state.messageId = id
+	else if (event === CANCEL_REQUESTED && state.cancelId === 0) {
 		state.cancelId = id
 		state.cancelData = data
 	}

@@ -33,6 +33,26 @@ export interface StreamState {
 	snapshot?: string
 }
 
+/**
+ * An agent execution that has ended, as the store keeps it, so that an agent's executions are
+ * listed without folding its events: where it starts and ends, how, when, and where its message
+ * is.
+ */
+export interface EndedExecution {
+	startId: number
+	endId: number
+	status: Exclude<RunStatus, 'running'>
+	/** When its first and its terminal event were stored, ms. */
+	startedAt: number
+	endedAt: number
+	/**
+	 * Its last `progress` before the terminal event whose data has a `message` key (0: none; see
+	 * `namesMessage` in advance.ts): what the execution's message is, unless the terminal event
+	 * gives one.
+	 */
+	messageId: number
+}
+
 /** What a page of a kind's streams holds, most recently appended to first. */
 export interface ListQuery {
 	/** Streams on the page at most. */
@@ -44,6 +64,28 @@ export interface ListQuery {
 	prefix?: string
 	/** Only streams this says yes to (the token's read grant): pages are full of those. */
 	where(stream: string): boolean
+	/**
+	 * The patterns `where` matches names against, when it does (the credential's): an engine may
+	 * apply them in SQL first. Absent, every stream (`where` alone decides).
+	 */
+	patterns?: readonly string[]
+}
+
+/** How many streams are in each status. */
+export type StatusCounts = Record<RunStatus, number>
+
+/**
+ * What a list's counts cover: the streams of a kind that `where` takes and whose name starts
+ * with `prefix`, in every status.
+ */
+export interface CountQuery {
+	prefix?: string
+	where(stream: string): boolean
+	/**
+	 * The patterns `where` matches names against (the credential's, `*` for all), for an engine
+	 * that counts in SQL: the same streams either way.
+	 */
+	patterns: readonly string[]
 }
 
 export interface ListPage {
@@ -120,6 +162,8 @@ export interface Store {
 	requestCancel(stream: string, data: string): Promise<AppendResult>
 	/** Up to `limit` events with id greater than `afterId`, in id order. */
 	read(stream: string, afterId: number, limit: number): Promise<StoredEvent[]>
+	/** The events of a stream with these ids (in increasing order) that are kept, in id order. */
+	readIds(stream: string, ids: readonly number[]): Promise<StoredEvent[]>
 	/**
 	 * The same events as `read`, as their stored frames: a replay sends them without encoding.
 	 * Stops before `maxBytes`, but always holds the first event; undefined when there is none.
@@ -141,6 +185,19 @@ export interface Store {
 	state(stream: string): Promise<StreamState | undefined>
 	/** A page of a kind's streams, most recently appended to first, and the global cursor. */
 	list(kind: StreamKind, query: ListQuery): Promise<ListPage>
+	/** How many of a kind's streams are in each status, as `list` would see them now. */
+	counts(kind: StreamKind, query: CountQuery): Promise<StatusCounts>
+	/**
+	 * An agent's ended executions that retention kept, newest first, at most `limit`: those that
+	 * start below id `before` and end at or before `upToId` (the last id of the state the caller
+	 * read, so the page agrees with it).
+	 */
+	executions(
+		stream: string,
+		before: number,
+		upToId: number,
+		limit: number,
+	): Promise<EndedExecution[]>
 	/** Listens for commits ("stream advanced"); returns the function that stops listening. */
 	subscribe(listener: AdvanceListener): () => void
 	/**

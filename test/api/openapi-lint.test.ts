@@ -183,6 +183,27 @@ export const agent: Agent = {
 export const stringId: Agent = { ...agent, lastEventId: '3' }
 // @ts-expect-error status is one of the four
 export const paused: Agent = { ...agent, status: 'paused' }
+// updatedAt is a time or null, never absent.
+export const silent: Agent = { ...agent, updatedAt: null }
+const { updatedAt: _, ...withoutUpdatedAt } = agent
+// @ts-expect-error updatedAt is there, null until the stream has an event
+export const noUpdatedAt: Agent = withoutUpdatedAt
+
+// The lists' counts, by status, and an agent's executions.
+type AgentList = Json<operations['listAgents']['responses'][200]>
+export const counted: Equal<keyof AgentList['counts'], RunStatus> = true
+export const countsAreNumbers: Equal<AgentList['counts']['failed'], number> = true
+type Executions = Json<paths['/api/agents/{name}/executions']['get']['responses'][200]>
+export const running: Executions = {
+	executions: [
+		{ startId: 7, endId: null, status: 'running', startedAt: '2026-12-07T06:22:03.214Z', endedAt: null, message: 'Writing code', result: null },
+		{ startId: 1, endId: 6, status: 'complete', startedAt: '2026-12-07T06:20:03.214Z', endedAt: '2026-12-07T06:21:03.214Z', message: null, result: null, resultOmitted: true },
+	],
+	next: 1,
+}
+// @ts-expect-error an execution's status is one of the four
+export const halted: Executions['executions'][number] = { ...running.executions[0], status: 'halted' }
+export type ExecutionsNotFound = operations['listAgentExecutions']['responses'][404]
 
 // Refusals: the shared error body, and only the statuses a route answers.
 export const code: string = ({} as Json<operations['publishAgentEvents']['responses'][507]>).error.code

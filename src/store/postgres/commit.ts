@@ -3,8 +3,32 @@ import { CortexError } from '../../errors.ts'
 import type { NewEvent } from '../../events.ts'
 import { advance, pendingCancel, type RunState, stamp, withCancel } from '../advance.ts'
 import { type GroupWriter, type Outcome, type RememberedKey, replay } from '../group-commit.ts'
-import { IDEMPOTENCY_TTL_MS } from '../store.ts'
+import { type EndedExecution, IDEMPOTENCY_TTL_MS } from '../store.ts'
 import type { StreamRow } from './read.ts'
+
+/**
+ * How the counts of streams by kind and status move when streams go from one run state to the
+ * next: a stream counts once it has an event (a row made for a first append that was refused
+ * has none).
+ */
+function countsMoved(changes: Array<[stream: string, before: RunState, after: RunState]>) {
+	const deltas = new Map<string, number>()
+	const add = (stream: string, status: string, delta: number) => {
+		const key = `${stream.slice(0, stream.indexOf('/'))}/${status}`
+		deltas.set(key, (deltas.get(key) ?? 0) + delta)
+	}
+	for (const [stream, before, after] of changes) {
+		if (before.lastId > 0 && before.status === after.status) continue
+		if (before.lastId > 0) add(stream, before.status, -1)
+		add(stream, after.status, 1)
+	}
+	return [...deltas]
+		.filter(([, delta]) => delta !== 0)
+		.map(([key, delta]) => {
+			const [kind, status] = key.split('/')
+			return { kind, status, delta }
+		})
+}
 
 /**
  * How a group of appends is written on Postgres: one transaction, whose COMMIT (with Postgres'
@@ -33,7 +57,8 @@ export function createWriter(sql: SQL, committed: (seq: number) => void) {
 				SELECT name, ${now}, ${now} FROM unnest(${sql.array(names, 'TEXT')}::text[]) AS name
 				ON CONFLICT (name) DO NOTHING`
 			const rows = new Map<string, { key: string; state: RunState }>()
-			for (const r of (await tx`SELECT key, name, last_id, status, execution_start, cancel_id, cancel_data
+			for (const r of (await tx`SELECT key, name, last_id, status, execution_start, cancel_id, cancel_data,
+				started_at, message_id
 				FROM cortex_streams WHERE name = ANY(${sql.array(names, 'TEXT')}::text[])
 				ORDER BY name FOR UPDATE`) as StreamRow[])
 				rows.set(r.name, {
@@ -44,6 +69,8 @@ export function createWriter(sql: SQL, committed: (seq: number) => void) {
 						executionStart: Number(r.execution_start),
 						cancelId: Number(r.cancel_id),
 						cancelData: r.cancel_data,
+						startedAt: Number(r.started_at),
+						messageId: Number(r.message_id),
 					},
 				})
 			const keyed = batch.filter((r) => r.idempotency)
@@ -75,6 +102,7 @@ export function createWriter(sql: SQL, committed: (seq: number) => void) {
 				state: RunState
 			}> = []
 			const states = new Map<string, RunState>()
+			const ended: Array<EndedExecution & { key: string }> = []
 			for (const [i, req] of batch.entries()) {
 				const row = rows.get(req.stream) as { key: string; state: RunState }
 				const state = states.get(req.stream) ?? row.state
@@ -91,7 +119,9 @@ export function createWriter(sql: SQL, committed: (seq: number) => void) {
 						outcomes[i] = { result: withCancel(replay(req.idempotency, hit), state) }
 						continue
 					}
-					const next = advance(req.stream, state, req.events)
+					const ending: EndedExecution[] = []
+					const next = advance(req.stream, state, req.events, now, ending)
+					for (const e of ending) ended.push({ ...e, key: row.key })
 					accepted.push({
 						index: i,
 						key: row.key,
@@ -116,7 +146,8 @@ export function createWriter(sql: SQL, committed: (seq: number) => void) {
 			const touched = [...states]
 			await tx`UPDATE cortex_streams s SET last_id = v.last_id, status = v.status,
 				execution_start = v.execution_start, cancel_id = v.cancel_id,
-				cancel_data = v.cancel_data, updated_at = ${now}
+				cancel_data = v.cancel_data, started_at = v.started_at, message_id = v.message_id,
+				updated_at = ${now}
 				FROM unnest(
 					${sql.array(
 						touched.map(([name]) => rows.get(name)?.key),
@@ -138,9 +169,42 @@ export function createWriter(sql: SQL, committed: (seq: number) => void) {
 					${sql.array(
 						touched.map(([, s]) => s.cancelData),
 						'TEXT',
-					)}::text[]
-				) AS v(key, last_id, status, execution_start, cancel_id, cancel_data)
+					)}::text[], ${sql.array(
+						touched.map(([, s]) => s.startedAt),
+						'INT8',
+					)}::bigint[], ${sql.array(
+						touched.map(([, s]) => s.messageId),
+						'INT8',
+					)}::bigint[]
+				) AS v(key, last_id, status, execution_start, cancel_id, cancel_data, started_at, message_id)
 				WHERE s.key = v.key`
+			if (ended.length > 0)
+				await tx`INSERT INTO cortex_executions
+					(stream, start_id, end_id, status, started_at, ended_at, message_id)
+					SELECT * FROM unnest(
+						${sql.array(
+							ended.map((e) => e.key),
+							'INT8',
+						)}::bigint[], ${sql.array(
+							ended.map((e) => e.startId),
+							'INT8',
+						)}::bigint[], ${sql.array(
+							ended.map((e) => e.endId),
+							'INT8',
+						)}::bigint[], ${sql.array(
+							ended.map((e) => e.status),
+							'TEXT',
+						)}::text[], ${sql.array(
+							ended.map((e) => e.startedAt),
+							'INT8',
+						)}::bigint[], ${sql.array(
+							ended.map((e) => e.endedAt),
+							'INT8',
+						)}::bigint[], ${sql.array(
+							ended.map((e) => e.messageId),
+							'INT8',
+						)}::bigint[])
+					ON CONFLICT (stream, start_id) DO NOTHING`
 			const remember = accepted.filter((a) => batch[a.index].idempotency)
 			if (remember.length > 0)
 				await tx`INSERT INTO cortex_idempotency_keys (stream, key, fingerprint, first_id, count, created_at)
@@ -174,6 +238,24 @@ export function createWriter(sql: SQL, committed: (seq: number) => void) {
 			const [{ value }] = await tx`UPDATE cortex_meta SET value = value + ${total}
 				WHERE key = 'last_seq' RETURNING value`
 			let seq = Number(value) - total
+			// The lists' counts move with the statuses, under the cursor's lock, which every
+			// appending commit takes in turn anyway.
+			const moved = countsMoved(
+				touched.map(([name, next]) => [name, (rows.get(name) as { state: RunState }).state, next]),
+			)
+			if (moved.length > 0)
+				await tx`UPDATE cortex_status_counts c SET n = c.n + d.delta FROM unnest(
+						${sql.array(
+							moved.map((m) => m.kind),
+							'TEXT',
+						)}::text[], ${sql.array(
+							moved.map((m) => m.status),
+							'TEXT',
+						)}::text[], ${sql.array(
+							moved.map((m) => m.delta),
+							'INT8',
+						)}::bigint[]) AS d(kind, status, delta)
+					WHERE c.kind = d.kind AND c.status = d.status`
 			const cols = {
 				stream: [] as string[],
 				id: [] as number[],

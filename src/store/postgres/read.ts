@@ -2,7 +2,8 @@ import type { SQL } from 'bun'
 import { encodeEvent } from '../../../client/src/sse.ts'
 import { BadRequestError } from '../../errors.ts'
 import type { StoredEvent } from '../../events.ts'
-import type { FeedEvent, RunStatus, Store, StreamState } from '../store.ts'
+import { noCounts, pastPrefix, takesAll } from '../lists.ts'
+import type { EndedExecution, FeedEvent, RunStatus, Store, StreamState } from '../store.ts'
 
 /** Rows per query of a list page, which keeps only the streams the token may read. */
 const PAGE_BATCH = 256
@@ -39,6 +40,8 @@ export interface StreamRow {
 	snapshot: string | null
 	cancel_id: string
 	cancel_data: string
+	started_at: string
+	message_id: string
 }
 
 const toState = (r: StreamRow): StreamState => ({
@@ -69,6 +72,32 @@ const toEvent = (r: EventRow): StoredEvent => ({
 	createdAt: Number(r.created_at),
 })
 
+/**
+ * Stream patterns as LIKE patterns (`*` is `%`; `_`, the one other sign of LIKE a pattern may
+ * hold, escaped), for a query that applies a credential's patterns itself; none for every stream.
+ */
+function likes(patterns: readonly string[] | undefined): string[] {
+	if (patterns === undefined || patterns.includes('*')) return []
+	return patterns.map((p) => p.replaceAll('_', '\\_').replaceAll('*', '%'))
+}
+
+/**
+ * The names of `patterns` that start with `start`, as ranges of names in byte order (from the
+ * longer of the pattern's literal head and `start`) and the LIKE pattern each name must match.
+ * A pattern whose head and `start` part ways takes nothing.
+ */
+function nameRanges(start: string, patterns: readonly string[]) {
+	const ranges: Array<{ from: string; to: string; like: string }> = []
+	for (const pattern of patterns) {
+		const head = pattern.slice(0, pattern.indexOf('*') < 0 ? undefined : pattern.indexOf('*'))
+		const from = head.startsWith(start) ? head : start.startsWith(head) ? start : undefined
+		if (from === undefined) continue
+		const like = likes([pattern])[0] ?? '%'
+		ranges.push({ from, to: pastPrefix(from), like })
+	}
+	return ranges
+}
+
 /** Where a list page starts, as `next` says: the last stream's update time and key. */
 function parsePage(page: string | undefined): [number, number] | undefined {
 	if (page === undefined) return undefined
@@ -80,11 +109,14 @@ function parsePage(page: string | undefined): [number, number] | undefined {
 type Reads = Pick<
 	Store,
 	| 'read'
+	| 'readIds'
 	| 'readFrames'
 	| 'readAll'
 	| 'cursor'
 	| 'state'
 	| 'list'
+	| 'counts'
+	| 'executions'
 	| 'keptAfter'
 	| 'prunable'
 	| 'prune'
@@ -101,6 +133,18 @@ export function createReads(sql: SQL): Reads {
 	return {
 		async read(stream, afterId, limit) {
 			return (await readRows(stream, afterId, limit)).map(toEvent)
+		},
+
+		async readIds(stream, ids) {
+			if (ids.length === 0) return []
+			// The stream's key first: with it unknown, the planner takes the ids for a filter of a
+			// scan of the whole stream (a million events for a busy agent), not for lookups.
+			const [found] = await sql`SELECT key FROM cortex_streams WHERE name = ${stream}`
+			if (!found) return []
+			const rows = (await sql`SELECT id, seq, type, data, created_at FROM cortex_events
+				WHERE stream = ${found.key} AND id = ANY(${sql.array([...ids], 'INT8')}::bigint[])
+				ORDER BY id`) as EventRow[]
+			return rows.map(toEvent)
 		},
 
 		async readFrames(stream, afterId, limit, maxBytes) {
@@ -157,9 +201,10 @@ export function createReads(sql: SQL): Reads {
 			return row && toState(row)
 		},
 
-		async list(kind, { limit, page, status, prefix = '', where }) {
+		async list(kind, { limit, page, status, prefix = '', where, patterns }) {
 			let from = parsePage(page)
 			const start = `${kind}/${prefix}`
+			const granted = sql.array(likes(patterns), 'TEXT')
 			const found: StreamRow[] = []
 			let cursor: number | undefined
 			// In batches, until the page is full of streams `where` takes. The cursor is read by the
@@ -169,6 +214,7 @@ export function createReads(sql: SQL): Reads {
 					LEFT JOIN LATERAL (SELECT * FROM cortex_streams s
 						WHERE starts_with(s.name, ${start}) AND s.last_id > 0
 						AND (${status ?? null}::text IS NULL OR s.status = ${status ?? null}::text)
+						AND (cardinality(${granted}::text[]) = 0 OR s.name LIKE ANY(${granted}::text[]))
 						AND (${from?.[0] ?? null}::bigint IS NULL
 							OR (s.updated_at, s.key) < (${from?.[0] ?? null}::bigint, ${from?.[1] ?? null}::bigint))
 						ORDER BY s.updated_at DESC, s.key DESC LIMIT ${PAGE_BATCH}) s ON true
@@ -188,6 +234,51 @@ export function createReads(sql: SQL): Reads {
 				more,
 				cursor,
 			}
+		},
+
+		async counts(kind, { prefix = '', patterns }) {
+			const counts = noCounts()
+			const start = `${kind}/${prefix}`
+			let rows: Array<{ status: RunStatus; n: string }>
+			if (prefix === '' && takesAll(kind, patterns))
+				rows = await sql`SELECT status, n FROM cortex_status_counts WHERE kind = ${kind}`
+			else {
+				// Each pattern a range of the index of names (what its name must start with, within
+				// the prefix) and the pattern itself for the rest; a stream two patterns take counts
+				// once. Written out, so the planner sees each range (at most 64).
+				const ranges = nameRanges(start, takesAll(kind, patterns) ? ['*'] : patterns)
+				if (ranges.length === 0) return counts
+				const terms = ranges.map(
+					(_, i) =>
+						`(name COLLATE "C" >= $${3 * i + 1} AND name COLLATE "C" < $${3 * i + 2} AND name LIKE $${3 * i + 3})`,
+				)
+				rows = await sql.unsafe(
+					`SELECT status, count(*) AS n FROM cortex_streams
+					 WHERE last_id > 0 AND (${terms.join(' OR ')}) GROUP BY status`,
+					ranges.flatMap((r) => [r.from, r.to, r.like]),
+				)
+			}
+			for (const r of rows) counts[r.status] = Number(r.n)
+			return counts
+		},
+
+		async executions(stream, before, upToId, limit) {
+			// The stream's key and first id as values of their own, so the page is a walk back
+			// along the index from `before` (as a join, the planner sorted every execution).
+			const rows = (await sql`SELECT start_id, end_id, status, started_at, ended_at, message_id
+				FROM cortex_executions
+				WHERE stream = (SELECT key FROM cortex_streams WHERE name = ${stream})
+					AND start_id >= (SELECT first_id FROM cortex_streams WHERE name = ${stream})
+					AND start_id < ${Math.min(before, Number.MAX_SAFE_INTEGER)} AND end_id <= ${upToId}
+				ORDER BY start_id DESC LIMIT ${limit}`) as Array<Record<string, string>>
+			return rows.map((r) => ({
+				startId: Number(r.start_id),
+				endId: Number(r.end_id),
+				status: r.status as EndedExecution['status'],
+				startedAt: Number(r.started_at),
+				endedAt: Number(r.ended_at),
+				messageId: Number(r.message_id),
+			}))
 		},
 
 		async keptAfter(afterSeq) {
@@ -221,6 +312,7 @@ export function createReads(sql: SQL): Reads {
 					const from = Number(row.first_id)
 					const to = Math.min(upToId, from + PRUNE_BATCH - 1)
 					await tx`DELETE FROM cortex_events WHERE stream = ${row.key} AND id >= ${from} AND id <= ${to}`
+					await tx`DELETE FROM cortex_executions WHERE stream = ${row.key} AND end_id <= ${to}`
 					await tx`UPDATE cortex_streams SET first_id = ${to + 1}, snapshot = ${snapshot} WHERE key = ${row.key}`
 					return to - from + 1
 				})

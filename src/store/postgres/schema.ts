@@ -55,6 +55,69 @@ export const PG_MIGRATIONS: string[] = [
 	ALTER TABLE cortex_streams ADD COLUMN cancel_id bigint NOT NULL DEFAULT 0,
 		ADD COLUMN cancel_data text NOT NULL DEFAULT '';
 	`,
+	// An agent's executions, listed without folding its log: one row per ended execution, written
+	// by the append that ends it, kept until retention prunes it. The stream row keeps what the
+	// running execution will need once it ends: when it started, and its last message candidate
+	// (advance.ts: a progress whose data has the key "message"). Both are filled from the log of
+	// an older database: an execution is the events after a terminal one up to the next.
+	`
+	ALTER TABLE cortex_streams ADD COLUMN started_at bigint NOT NULL DEFAULT 0,
+		ADD COLUMN message_id bigint NOT NULL DEFAULT 0;
+	CREATE TABLE cortex_executions (
+		stream bigint NOT NULL,
+		start_id bigint NOT NULL,
+		end_id bigint NOT NULL,
+		status text NOT NULL,
+		started_at bigint NOT NULL,
+		ended_at bigint NOT NULL,
+		message_id bigint NOT NULL,
+		PRIMARY KEY (stream, start_id)
+	);
+	CREATE TEMPORARY TABLE cortex_backfill ON COMMIT DROP AS
+	WITH numbered AS (
+		SELECT e.stream, e.id, e.type, e.data, e.created_at,
+			e.type IN ('complete', 'failed', 'cancelled') AS terminal,
+			count(*) FILTER (WHERE e.type IN ('complete', 'failed', 'cancelled'))
+				OVER (PARTITION BY e.stream ORDER BY e.id
+					ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS n
+		FROM cortex_events e JOIN cortex_streams s ON s.key = e.stream
+		WHERE starts_with(s.name, 'agents/')
+	)
+	SELECT stream, min(id) AS start_id, max(id) AS end_id,
+		(array_agg(created_at ORDER BY id))[1] AS started_at,
+		max(created_at) FILTER (WHERE terminal) AS ended_at,
+		max(type) FILTER (WHERE terminal) AS status,
+		coalesce(max(id) FILTER (WHERE type = 'progress' AND strpos(data, '"message":') > 0), 0)
+			AS message_id
+	FROM numbered GROUP BY stream, n;
+	INSERT INTO cortex_executions (stream, start_id, end_id, status, started_at, ended_at, message_id)
+		SELECT stream, start_id, end_id, status, started_at, ended_at, message_id
+		FROM cortex_backfill WHERE status IS NOT NULL;
+	UPDATE cortex_streams s SET started_at = b.started_at, message_id = b.message_id
+		FROM cortex_backfill b WHERE b.stream = s.key AND b.status IS NULL;
+	`,
+	// The lists' counts. How many streams of each kind are in each status, kept by the appends
+	// that change a status (after the cursor's lock, which orders them anyway): a token that may
+	// read every stream asks for no prefix, and is answered without counting. Counts by prefix
+	// or by a narrower token's patterns read the index of names in byte order (as names compare
+	// in a prefix), with each stream's status beside it.
+	`
+	CREATE TABLE cortex_status_counts (
+		kind text NOT NULL,
+		status text NOT NULL,
+		n bigint NOT NULL,
+		PRIMARY KEY (kind, status)
+	);
+	INSERT INTO cortex_status_counts (kind, status, n)
+		SELECT kind, status, 0 FROM unnest(ARRAY['agents', 'workflows']) AS kind,
+			unnest(ARRAY['running', 'complete', 'failed', 'cancelled']) AS status;
+	UPDATE cortex_status_counts c SET n = x.n
+		FROM (SELECT split_part(name, '/', 1) AS kind, status, count(*) AS n FROM cortex_streams
+			WHERE last_id > 0 GROUP BY 1, 2) x
+		WHERE c.kind = x.kind AND c.status = x.status;
+	CREATE INDEX cortex_streams_by_name ON cortex_streams (name COLLATE "C", status)
+		WHERE last_id > 0;
+	`,
 ]
 
 /** Any number, so that two instances starting at once run the migrations one after the other. */

@@ -2,10 +2,11 @@ import { closeSync, fsync, openSync } from 'node:fs'
 import { CortexError, StoreUnavailableError } from '../../errors.ts'
 import { advance, NEW_RUN, pendingCancel, stamp, withCancel } from '../advance.ts'
 import { type GroupWriter, type Outcome, type Pending, replay } from '../group-commit.ts'
-import { type AppendResult, IDEMPOTENCY_TTL_MS } from '../store.ts'
+import { type AppendResult, type EndedExecution, IDEMPOTENCY_TTL_MS } from '../store.ts'
 import { addPlace, type ChunkPlaces } from './chunk-index.ts'
 import { toChunks } from './chunks.ts'
 import type { Sqlite } from './database.ts'
+import { addEnded, type EndedByStream } from './executions.ts'
 import type { Row } from './rows.ts'
 
 /**
@@ -22,7 +23,7 @@ import type { Row } from './rows.ts'
  * one group at a time, so the appends that arrive during an fsync share the next one.
  */
 export function createWriter(sqlite: Sqlite) {
-	const { db, path, index, rows } = sqlite
+	const { db, path, index, rows, executions } = sqlite
 	const q = {
 		insertStream: db.query<{ key: number }, [string, number, string, number, number, number]>(
 			`INSERT INTO streams (name, last_id, status, execution_start, created_at, updated_at)
@@ -59,14 +60,17 @@ export function createWriter(sqlite: Sqlite) {
 		seq: number,
 		now: number,
 		adding: ChunkPlaces,
+		ending: EndedByStream,
 	) {
 		const stream = req.stream
+		const ended: EndedExecution[] = []
 		const next: Row = {
 			...(row ?? { key: 0, name: stream, firstId: 1, createdAt: now, updatedAt: now, lastSeq: 0 }),
-			...advance(stream, row ?? NEW_RUN, req.events),
+			...advance(stream, row ?? NEW_RUN, req.events, now, ended),
 		}
 		if (!row)
 			next.key = (q.insertStream.get(stream, 0, 'running', 1, now, now) as { key: number }).key
+		if (ended.length > 0) addEnded(ending, next.key, ended)
 		const stored = stamp(req.events, (row?.lastId ?? 0) + 1, seq + 1, now)
 		for (const c of toChunks(stored)) {
 			q.insertChunk.run(next.key, c.lastId, c.firstId, c.lastSeq, now, c.lastEnd, c.frames)
@@ -112,6 +116,7 @@ export function createWriter(sqlite: Sqlite) {
 		const working = new Map<string, Row>()
 		const outcomes: Outcome[] = []
 		const adding: ChunkPlaces = new Map()
+		const ending: EndedByStream = new Map()
 		let seq = sqlite.seq.committed
 		let indexed: () => boolean
 		db.exec('BEGIN IMMEDIATE')
@@ -130,7 +135,7 @@ export function createWriter(sqlite: Sqlite) {
 						outcomes.push({ result: withCancel(again, row) })
 						continue
 					}
-					const { next, stored } = apply(req, row, seq, now, adding)
+					const { next, stored } = apply(req, row, seq, now, adding, ending)
 					seq = next.lastSeq
 					working.set(req.stream, next)
 					outcomes.push({
@@ -144,9 +149,12 @@ export function createWriter(sqlite: Sqlite) {
 					outcomes.push({ error })
 				}
 			}
-			// The stream rows and the last seq are written when the index is: each commit then
-			// writes the pages of its chunks only (see docs/design.md).
-			indexed = index.commit(adding, seq, now, () => rows.write(working, seq))
+			// The stream rows, the ended executions and the last seq are written when the index is:
+			// each commit then writes the pages of its chunks only (see docs/design.md).
+			indexed = index.commit(adding, seq, now, () => {
+				rows.write(working, seq)
+				executions.write(ending)
+			})
 			db.exec('COMMIT')
 		} catch (error) {
 			if (db.inTransaction) db.exec('ROLLBACK')
@@ -154,7 +162,9 @@ export function createWriter(sqlite: Sqlite) {
 		}
 		commits++
 		sqlite.seq.committed = seq
-		rows.committedAll(working, indexed())
+		const written = indexed()
+		rows.committedAll(working, written)
+		executions.committed(ending, written)
 		// Refusals and replays wait too: what they answered from must be durable as well.
 		const unsynced = await syncWal().then(
 			() => undefined,

@@ -3,6 +3,7 @@ import { accessSync, constants, existsSync, mkdirSync } from 'node:fs'
 import { basename, dirname } from 'node:path'
 import type { AdvanceListener } from '../store.ts'
 import type { ChunkIndex } from './chunk-index.ts'
+import type { Executions } from './executions.ts'
 import type { StreamRows } from './rows.ts'
 import { checkOwnership, migrate } from './schema.ts'
 
@@ -13,6 +14,7 @@ export interface Sqlite {
 	path: string
 	index: ChunkIndex
 	rows: StreamRows
+	executions: Executions
 	/** The global cursor: the last seq committed, and the last made durable, which readers see. */
 	seq: { committed: number; visible: number }
 	listeners: Set<AdvanceListener>

@@ -6,6 +6,7 @@ import { createBackup } from './backup.ts'
 import { type ChunkIndexOptions, openChunkIndex } from './chunk-index.ts'
 import { createWriter } from './commit.ts'
 import { openDatabase, type Sqlite } from './database.ts'
+import { openExecutions } from './executions.ts'
 import { createPrune } from './prune.ts'
 import { createReads } from './read.ts'
 import { loadRows } from './rows.ts'
@@ -42,13 +43,15 @@ export function openSqliteStore(
 		unprobe: db.query<never, []>("DELETE FROM secrets WHERE name = 'health-probe'"),
 	}
 	const index = openChunkIndex(db, options.index)
+	const executions = openExecutions(db)
 	// meta.last_seq is written with the index; it outlives the chunks retention deletes.
 	const lastSeq = Math.max(q.lastSeq.get()?.value ?? 0, q.maxSeq.get()?.seq ?? 0)
 	const sqlite: Sqlite = {
 		db,
 		path,
 		index,
-		rows: loadRows(db, index),
+		executions,
+		rows: loadRows(db, index, executions),
 		seq: { committed: lastSeq, visible: lastSeq },
 		listeners: new Set<AdvanceListener>(),
 	}
@@ -120,7 +123,8 @@ export function openSqliteStore(
 
 		release() {
 			if (closed) return
-			sqlite.rows.recency.compact()
+			sqlite.rows.recency.agents.compact()
+			sqlite.rows.recency.workflows.compact()
 			// The page cache still holds the pages of what was deleted; it fills again as reads need.
 			db.exec('PRAGMA shrink_memory')
 		},

@@ -12,7 +12,7 @@ const PRUNE_BATCH = 1000
  * long. It never writes the chunk index, so a full store can always shrink.
  */
 export function createPrune(sqlite: Sqlite): Pick<Store, 'prunable' | 'prune'> {
-	const { db, index, rows } = sqlite
+	const { db, index, rows, executions } = sqlite
 	const q = {
 		// The last terminal event stored before a time: through the index, then, for every stream
 		// at once, in the chunks the index does not hold yet (at most a second of them).
@@ -49,10 +49,24 @@ export function createPrune(sqlite: Sqlite): Pick<Store, 'prunable' | 'prune'> {
 		),
 		pruned: db.query<
 			never,
-			[number, string, number, string, number, number, number, number, string, number]
+			[
+				number,
+				string,
+				number,
+				string,
+				number,
+				number,
+				number,
+				number,
+				string,
+				number,
+				number,
+				number,
+			]
 		>(
 			`UPDATE streams SET first_id = ?, snapshot = ?, last_id = ?, status = ?, execution_start = ?,
-			 updated_at = ?, last_seq = ?, cancel_id = ?, cancel_data = ? WHERE key = ?`,
+			 updated_at = ?, last_seq = ?, cancel_id = ?, cancel_data = ?, started_at = ?, message_id = ?
+			 WHERE key = ?`,
 		),
 		setLastSeq: db.query<never, [number]>("UPDATE meta SET value = ? WHERE key = 'last_seq'"),
 	}
@@ -119,8 +133,12 @@ export function createPrune(sqlite: Sqlite): Pick<Store, 'prunable' | 'prune'> {
 						row.lastSeq,
 						row.cancelId,
 						row.cancelData,
+						row.startedAt,
+						row.messageId,
 						row.key,
 					)
+					// The executions that ended up to the row just written go with it.
+					executions.prune(row.key, to)
 					q.setLastSeq.run(sqlite.seq.committed)
 					db.exec('COMMIT')
 				} catch (error) {
@@ -128,6 +146,7 @@ export function createPrune(sqlite: Sqlite): Pick<Store, 'prunable' | 'prune'> {
 					throw error
 				}
 				index.forget(row.key, to)
+				executions.pruned(row.key)
 				dropped += to - row.firstId + 1
 				rows.pruned(stream, to + 1)
 				await new Promise((resolve) => setImmediate(resolve))

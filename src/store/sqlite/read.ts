@@ -1,10 +1,14 @@
 import { eachFrame, nextFrame, skipFrames } from '../../../client/src/sse.ts'
 import { BadRequestError } from '../../errors.ts'
 import type { StoredEvent, StreamKind } from '../../events.ts'
-import type { FeedEvent, ListQuery, RunStatus, Store, StreamState } from '../store.ts'
+import { noCounts, pastPrefix, RUN_STATUSES, takesAll } from '../lists.ts'
+import type { FeedEvent, ListQuery, RunStatus, StatusCounts, Store, StreamState } from '../store.ts'
 import type { ChunkRow } from './chunk-index.ts'
 import type { Sqlite } from './database.ts'
 import { prunedState, publicState, type Row, type StreamRow } from './rows.ts'
+
+/** Ids of a `readIds` closer than this are read as one range. */
+const NEAR_IDS = 32
 
 /** Rows per query of the streams retention emptied, when a list page merges them in. */
 const PAGE_BATCH = 256
@@ -16,6 +20,32 @@ const firstSeq = (c: ChunkRow) => c.last_seq - (c.last_id - c.first_id)
 const range = (row: Row, afterId: number, limit: number) => {
 	const from = Math.max(afterId, row.firstId - 1)
 	return [from, Math.min(row.lastId, from + limit)] as const
+}
+
+/** Which streams retention emptied a list wants: names that start with `start` and match `patterns`. */
+interface EmptiedFilter {
+	start: string
+	patterns: readonly string[]
+}
+
+/** Counts of the emptied streams kept at most, each for one prefix and set of patterns. */
+const COUNTS_KEPT = 256
+
+/**
+ * The SQL terms that select the emptied streams of `filter` through the `streams_emptied` index,
+ * and their parameters, numbered from `first`. A stream pattern is a GLOB as it is: both take `*` for
+ * any characters and match whole names, and a pattern holds none of GLOB's other signs (`?`,
+ * `[`), which its syntax leaves out.
+ */
+function emptied({ start, patterns }: EmptiedFilter, first: number) {
+	const globs = takesAll(start.slice(0, start.indexOf('/')) as StreamKind, patterns) ? [] : patterns
+	const terms = globs.map((_, i) => `name GLOB ?${first + 2 + i}`)
+	return {
+		where: `first_id > last_id AND last_id > 0 AND name >= ?${first} AND name < ?${first + 1}${
+			terms.length > 0 ? ` AND (${terms.join(' OR ')})` : ''
+		}`,
+		params: [start, pastPrefix(start), ...globs],
+	}
 }
 
 /** Where a list page starts, as `next` says: the last seq of the page before's last stream. */
@@ -32,8 +62,11 @@ function parsePage(page: string | undefined): number {
  */
 export function createReads(
 	sqlite: Sqlite,
-): Pick<Store, 'read' | 'readFrames' | 'readAll' | 'keptAfter' | 'list'> {
-	const { db, index, rows } = sqlite
+): Pick<
+	Store,
+	'read' | 'readIds' | 'readFrames' | 'readAll' | 'keptAfter' | 'list' | 'counts' | 'executions'
+> {
+	const { db, index, rows, executions } = sqlite
 	const q = {
 		chunksAll: db.query<ChunkRow & { name: string }, [number, number]>(
 			`SELECT c.first_id, c.last_id, c.last_seq, c.created_at, c.frames, s.name
@@ -46,41 +79,92 @@ export function createReads(
 			`SELECT max(last_seq - (last_id - first_id), ?1 + 1) AS seq, created_at FROM chunks
 			 WHERE last_seq > ?1 ORDER BY last_seq LIMIT 1`,
 		),
-		// Streams retention emptied, which are not kept in memory, newest first: the lists' other source.
-		prunedPage: db.query<StreamRow, [string, string, number, number]>(
-			`SELECT * FROM streams WHERE name > ? AND name < ? AND first_id > last_id AND last_id > 0
-			 AND last_seq < ? ORDER BY last_seq DESC LIMIT ?`,
-		),
 	}
 
-	/** Streams retention emptied, newest first, from the table in batches. */
-	function* prunedBefore(kind: StreamKind, before: number): Generator<StreamRow> {
+	/**
+	 * Streams retention emptied, which are not kept in memory, newest first: the lists' other
+	 * source. Read in batches from the table, the filters applied by the index (see `emptied`).
+	 */
+	function* prunedBefore(
+		filter: EmptiedFilter,
+		status: RunStatus | undefined,
+		before: number,
+	): Generator<StreamRow> {
+		const { where, params } = emptied(filter, 4)
+		// Of one status, a range of the index by status (an OR of "no status" would scan it all).
+		const page = db.query<StreamRow, Array<string | number>>(
+			status === undefined
+				? `SELECT * FROM streams INDEXED BY streams_emptied
+				   WHERE ${where} AND ?1 = '' AND last_seq < ?2 ORDER BY last_seq DESC LIMIT ?3`
+				: `SELECT * FROM streams INDEXED BY streams_emptied_by_status
+				   WHERE ${where} AND status = ?1 AND last_seq < ?2 ORDER BY last_seq DESC LIMIT ?3`,
+		)
 		for (;;) {
-			const batch = q.prunedPage.all(`${kind}/`, `${kind}0`, before, PAGE_BATCH)
+			const batch = page.all(status ?? '', before, PAGE_BATCH, ...params)
 			yield* batch
 			if (batch.length < PAGE_BATCH) return
 			before = batch[batch.length - 1].last_seq
 		}
 	}
 
+	// What was counted of the emptied streams, by filter, while the table's stay as they were.
+	const emptiedCounts = new Map<string, { generation: number; counts: StatusCounts }>()
+
+	/** How many of the streams retention emptied that `filter` takes are in each status. */
+	function countEmptied(filter: EmptiedFilter): StatusCounts {
+		const key = `${filter.start}\n${filter.patterns.join('\n')}`
+		const generation = rows.emptiedGeneration()
+		const kept = emptiedCounts.get(key)
+		if (kept && kept.generation === generation) return kept.counts
+		const counts = noCounts()
+		const { where, params } = emptied(filter, 1)
+		for (const { status, n } of db
+			.query<{ status: RunStatus; n: number }, Array<string | number>>(
+				`SELECT status, count(*) AS n FROM streams INDEXED BY streams_emptied_by_status
+				 WHERE ${where} GROUP BY status`,
+			)
+			.all(...params))
+			counts[status] = n
+		emptiedCounts.delete(key)
+		emptiedCounts.set(key, { generation, counts })
+		if (emptiedCounts.size > COUNTS_KEPT)
+			emptiedCounts.delete(emptiedCounts.keys().next().value as string)
+		return counts
+	}
+
+	async function read(stream: string, afterId: number, limit: number) {
+		const out: StoredEvent[] = []
+		const row = rows.visible.get(stream)
+		if (!row) return out
+		const [from, to] = range(row, afterId, limit)
+		if (from >= to) return out
+		for (const c of index.after(row.key, from)) {
+			const seq = firstSeq(c) - c.first_id
+			eachFrame(
+				c.frames,
+				c.first_id,
+				Math.max(from + 1, c.first_id),
+				Math.min(to, c.last_id),
+				(id, event, data) => out.push({ id, seq: seq + id, event, data, createdAt: c.created_at }),
+			)
+			if (c.last_id >= to) break
+		}
+		return out
+	}
+
 	return {
-		async read(stream, afterId, limit) {
+		read,
+
+		async readIds(stream, ids) {
+			// Ids close together are read as one range: they are usually in one chunk.
 			const out: StoredEvent[] = []
-			const row = rows.visible.get(stream)
-			if (!row) return out
-			const [from, to] = range(row, afterId, limit)
-			if (from >= to) return out
-			for (const c of index.after(row.key, from)) {
-				const seq = firstSeq(c) - c.first_id
-				eachFrame(
-					c.frames,
-					c.first_id,
-					Math.max(from + 1, c.first_id),
-					Math.min(to, c.last_id),
-					(id, event, data) =>
-						out.push({ id, seq: seq + id, event, data, createdAt: c.created_at }),
-				)
-				if (c.last_id >= to) break
+			for (let i = 0; i < ids.length; ) {
+				let j = i
+				while (j + 1 < ids.length && ids[j + 1] - ids[i] < NEAR_IDS) j++
+				const wanted = new Set(ids.slice(i, j + 1))
+				for (const e of await read(stream, ids[i] - 1, ids[j] - ids[i] + 1))
+					if (wanted.has(e.id)) out.push(e)
+				i = j + 1
 			}
 			return out
 		},
@@ -157,6 +241,33 @@ export function createReads(
 			return out
 		},
 
+		async executions(stream, before, upToId, limit) {
+			// A stream retention emptied has no execution kept.
+			const row = rows.visible.get(stream)
+			if (!row) return []
+			return executions.before(row.key, before, row.firstId, Math.min(upToId, row.lastId), limit)
+		},
+
+		async counts(kind, { prefix = '', where, patterns }) {
+			const start = `${kind}/${prefix}`
+			const counts = noCounts()
+			// The streams in memory with events kept: a walk of every one, the token's patterns and
+			// all (see docs/design.md), shortened where the filter takes every name anyway.
+			const all = takesAll(kind, patterns)
+			const within = (name: string) =>
+				(prefix === '' || name.startsWith(start)) && (all || where(name))
+			for (const { value: row } of rows.recency[kind].values())
+				if (row.firstId <= row.lastId && within(row.name)) counts[row.status]++
+			// Those retention emptied, by the table's index (counted again only once they change);
+			// less those an append brought back since, which memory counted, while their row in the
+			// table still says emptied.
+			const gone = countEmptied({ start, patterns })
+			for (const status of RUN_STATUSES) counts[status] += gone[status]
+			for (const [name, status] of rows.revived)
+				if (rows.visible.has(name) && name.startsWith(start) && within(name)) counts[status]--
+			return counts
+		},
+
 		async keptAfter(afterSeq) {
 			const found = q.keptAfter.get(afterSeq)
 			return found && found.seq <= sqlite.seq.visible
@@ -164,7 +275,7 @@ export function createReads(
 				: undefined
 		},
 
-		async list(kind, { limit, page, status, prefix = '', where }: ListQuery) {
+		async list(kind, { limit, page, status, prefix = '', where, patterns = ['*'] }: ListQuery) {
 			const before = parsePage(page)
 			const start = `${kind}/${prefix}`
 			const wanted = (name: string, state: RunStatus) =>
@@ -172,13 +283,11 @@ export function createReads(
 			// Two sources, each newest first, merged: the streams in memory, and those retention
 			// emptied, in the table. All of it in this turn, so the page matches the cursor.
 			const live = (function* () {
-				for (const [name, seq] of rows.recency.before(before)) {
-					const row = rows.visible.get(name) as Row
-					if (name.startsWith(`${kind}/`) && wanted(name, row.status)) yield { seq, row }
-				}
+				for (const { seq, value: row } of rows.recency[kind].before(before))
+					if (wanted(row.name, row.status)) yield { seq, row }
 			})()
 			const emptied = (function* () {
-				for (const r of prunedBefore(kind, before))
+				for (const r of prunedBefore({ start, patterns }, status, before))
 					if (!rows.visible.has(r.name) && wanted(r.name, r.status)) yield r
 			})()
 			const found: Array<{ state: StreamState; seq: number }> = []

@@ -1,4 +1,7 @@
 import type { Database } from 'bun:sqlite'
+import { eachFrame } from '../../../client/src/sse.ts'
+import { advancePast, NEW_RUN, type RunState } from '../advance.ts'
+import type { EndedExecution } from '../store.ts'
 
 /** 'CSTR': marks a file as ours, so the server never writes into someone else's database. */
 export const APPLICATION_ID = 0x43535452
@@ -140,7 +143,97 @@ export const MIGRATIONS: string[] = [
 	ALTER TABLE streams ADD COLUMN cancel_id INTEGER NOT NULL DEFAULT 0;
 	ALTER TABLE streams ADD COLUMN cancel_data TEXT NOT NULL DEFAULT '';
 	`,
+	// An agent's executions, listed without folding its log (executions.ts): one row per ended
+	// execution, written with the stream rows, and kept until retention prunes it. The stream row
+	// keeps what the running execution will need once it ends: when it started, and its last
+	// message candidate (advance.ts). BACKFILLS fills both from the log of an older file.
+	`
+	ALTER TABLE streams ADD COLUMN started_at INTEGER NOT NULL DEFAULT 0;
+	ALTER TABLE streams ADD COLUMN message_id INTEGER NOT NULL DEFAULT 0;
+	CREATE TABLE executions (
+		stream INTEGER NOT NULL,
+		start_id INTEGER NOT NULL,
+		end_id INTEGER NOT NULL,
+		status TEXT NOT NULL,
+		started_at INTEGER NOT NULL,
+		ended_at INTEGER NOT NULL,
+		message_id INTEGER NOT NULL,
+		PRIMARY KEY (stream, start_id)
+	) WITHOUT ROWID;
+	`,
+	// The streams retention emptied, which the lists read from the table (the others are in
+	// memory): newest first, of one status or all, and counted by status, without walking the rows
+	// of every stream. (The index by last_seq they replace held every stream: a page walked all of
+	// them to find none emptied.) They hold only emptied streams, whose rows change only when
+	// retention empties them or an append brings them back. Queries name them, as the planner
+	// without statistics prefers the index of names.
+	`
+	DROP INDEX streams_by_last_seq;
+	CREATE INDEX streams_emptied ON streams (last_seq, name, status, first_id, last_id)
+		WHERE first_id > last_id AND last_id > 0;
+	CREATE INDEX streams_emptied_by_status ON streams (status, last_seq, name, first_id, last_id)
+		WHERE first_id > last_id AND last_id > 0;
+	`,
 ]
+
+/**
+ * Work a migration needs that SQL cannot do, run after it in its transaction: by the
+ * `user_version` the migration moves the file to.
+ */
+export const BACKFILLS: Record<number, (db: Database) => void> = {
+	9: backfillExecutions,
+}
+
+/**
+ * The executions of the agents of a file from before the executions table, from the log: every
+ * event up to its stream row's `last_id` goes through `advancePast`, as appends do. (The events
+ * after it are replayed on open, which finds the executions they end; see rows.ts.) A stream's
+ * first kept event starts an execution: retention prunes whole executions.
+ */
+function backfillExecutions(db: Database) {
+	const streams = new Map<number, { state: RunState; upTo: number }>()
+	for (const r of db
+		.query<{ key: number; last_id: number; first_id: number }, []>(
+			"SELECT key, last_id, first_id FROM streams WHERE name >= 'agents/' AND name < 'agents0'",
+		)
+		.iterate())
+		if (r.first_id <= r.last_id)
+			streams.set(r.key, {
+				state: {
+					...NEW_RUN,
+					lastId: r.first_id - 1,
+					status: r.first_id > 1 ? 'complete' : 'running',
+					executionStart: r.first_id,
+				},
+				upTo: r.last_id,
+			})
+	const insert = db.query<never, [number, number, number, string, number, number, number]>(
+		`INSERT OR REPLACE INTO executions
+		 (stream, start_id, end_id, status, started_at, ended_at, message_id)
+		 VALUES (?, ?, ?, ?, ?, ?, ?)`,
+	)
+	const chunks = db.query<
+		{ stream: number; first_id: number; last_id: number; created_at: number; frames: Uint8Array },
+		[]
+	>('SELECT stream, first_id, last_id, created_at, frames FROM chunks ORDER BY last_seq')
+	for (const c of chunks.iterate()) {
+		const s = streams.get(c.stream)
+		if (!s) continue
+		const from = Math.max(c.first_id, s.state.lastId + 1)
+		const to = Math.min(c.last_id, s.upTo)
+		if (from > to) continue
+		const ended: EndedExecution[] = []
+		eachFrame(c.frames, c.first_id, from, to, (id, event, data) =>
+			advancePast(s.state, id, event, data, c.created_at, ended),
+		)
+		for (const e of ended)
+			insert.run(c.stream, e.startId, e.endId, e.status, e.startedAt, e.endedAt, e.messageId)
+	}
+	const update = db.query<never, [number, number, number]>(
+		'UPDATE streams SET started_at = ?, message_id = ? WHERE key = ?',
+	)
+	for (const [key, { state }] of streams) update.run(state.startedAt, state.messageId, key)
+}
 
 export class NotOurDatabaseError extends Error {}
 
@@ -174,6 +267,7 @@ export function migrate(db: Database) {
 	for (let v = version; v < MIGRATIONS.length; v++) {
 		db.transaction(() => {
 			db.exec(MIGRATIONS[v])
+			BACKFILLS[v + 1]?.(db)
 			db.exec(`PRAGMA application_id = ${APPLICATION_ID}`)
 			db.exec(`PRAGMA user_version = ${v + 1}`)
 		})()
