@@ -10,8 +10,17 @@ import { linkDevPackages, type PackedClient, packedClient, TSC5, TSC7 } from './
 let packed: PackedClient
 beforeAll(async () => {
 	packed = await packedClient()
-	// What a React app has installed beside the client (its optional peer).
-	linkDevPackages(packed.project, ['react', '@types/react'])
+	// What a React app, an AI SDK agent or a LangGraph app has installed beside the client (its
+	// optional peers).
+	linkDevPackages(packed.project, [
+		'react',
+		'@types/react',
+		'ai',
+		'zod',
+		'@langchain/langgraph',
+		'@langchain/core',
+		'@types/node',
+	])
 }, 120_000)
 
 const installed = () => join(packed.project, 'node_modules/@cortex-stream/client')
@@ -19,7 +28,7 @@ const installed = () => join(packed.project, 'node_modules/@cortex-stream/client
 describe('the tarball', () => {
 	it('holds built JavaScript and declarations, a manifest with no dependencies, and nothing of the server', async () => {
 		const files = packed.files
-		for (const entry of ['index', 'react']) {
+		for (const entry of ['index', 'react', 'ai-sdk', 'langgraph']) {
 			expect(files).toContain(`dist/${entry}.js`)
 			expect(files).toContain(`dist/${entry}.d.ts`)
 		}
@@ -32,10 +41,24 @@ describe('the tarball', () => {
 		const manifest = await Bun.file(join(installed(), 'package.json')).json()
 		expect(manifest.name).toBe('@cortex-stream/client')
 		expect(manifest.dependencies).toBeUndefined()
-		expect(manifest.peerDependenciesMeta.react.optional).toBe(true)
-		expect(Object.keys(manifest.exports)).toEqual(['.', './react', './package.json'])
+		for (const peer of ['react', 'ai', '@langchain/langgraph', '@langchain/core'])
+			expect({ peer, optional: manifest.peerDependenciesMeta[peer]?.optional }).toEqual({
+				peer,
+				optional: true,
+			})
+		expect(Object.keys(manifest.exports)).toEqual([
+			'.',
+			'./react',
+			'./ai-sdk',
+			'./langgraph',
+			'./package.json',
+		])
 
-		// Every import of the built code is one of its own files, or react for ./react.
+		// Every import of the built code is one of its own files, or react for ./react, or
+		// LangChain's dispatchCustomEvent for ./langgraph; ./ai-sdk imports nothing of the SDK's.
+		const foreign: Record<string, string> = {
+			'langgraph.js': '@langchain/core/callbacks/dispatch/web',
+		}
 		const dist = join(installed(), 'dist')
 		for (const file of readdirSync(dist).filter((f) => f.endsWith('.js') || f.endsWith('.d.ts'))) {
 			const text = await Bun.file(join(dist, file)).text()
@@ -45,11 +68,55 @@ describe('the tarball', () => {
 				/\bfrom\s*'([^']+)'|\bimport\s*\(?\s*'([^']+)'/g,
 			)) {
 				const spec = from ?? bare
-				const ok = spec.startsWith('./') ? spec.endsWith('.js') : spec === 'react'
+				const ok = spec.startsWith('./')
+					? spec.endsWith('.js')
+					: spec === 'react' || spec === foreign[file]
 				expect({ file, spec, ok }).toEqual({ file, spec, ok: true })
 			}
 		}
 	})
+})
+
+// The adapters as an agent runs them: built JavaScript importing the frameworks the project
+// installed (LangChain's dispatchCustomEvent resolved from the package's own folder).
+const ADAPTERS = `
+import { withAgentRun } from '@cortex-stream/client/ai-sdk'
+import { stepProgress, withWorkflowRun } from '@cortex-stream/client/langgraph'
+import { generateText } from 'ai'
+import { MockLanguageModelV4 } from 'ai/test'
+import { Annotation, START, StateGraph } from '@langchain/langgraph'
+const [url, token] = process.argv.slice(2)
+const usage = { inputTokens: { total: 1 }, outputTokens: { total: 2 } }
+const model = new MockLanguageModelV4({
+	doGenerate: { content: [{ type: 'text', text: 'hi' }], finishReason: { unified: 'stop' }, usage, warnings: [] },
+})
+await withAgentRun('agents/node', { url, token }, (o) => generateText({ model, prompt: 'x', ...o }))
+const State = Annotation.Root({ n: Annotation() })
+const graph = new StateGraph(State)
+	.addNode('one', async (_, config) => { await stepProgress(config, { progress: 0.5 }); return { n: 1 } })
+	.addEdge(START, 'one')
+	.compile()
+await withWorkflowRun('workflows/node', { url, token }, (config) => graph.invoke({}, config))
+const read = async (stream) =>
+	(await (await fetch(url + '/api/' + stream + '/events', { headers: { authorization: 'Bearer ' + token } })).json()).events.map((e) => e.event)
+console.log(JSON.stringify([await read('agents/node'), await read('workflows/node')]))
+`
+
+describe('the packed adapters under Node.js', () => {
+	it('publish an AI SDK call and a LangGraph run', async () => {
+		const script = join(packed.project, 'adapters.mjs')
+		await Bun.write(script, ADAPTERS)
+		await using server = await startServer()
+		const { code, stdout, stderr } = await runProcess(['node', script, server.url, server.token], {
+			cwd: packed.project,
+		})
+		expect(stderr).toBe('')
+		expect(code).toBe(0)
+		expect(JSON.parse(stdout)).toEqual([
+			['progress', 'progress', 'complete'],
+			['step_start', 'step_progress', 'step_complete', 'complete'],
+		])
+	}, 30_000)
 })
 
 describe('a consumer typechecked with module NodeNext and strict', () => {
@@ -68,7 +135,12 @@ export {}
 	}
 
 	/** Writes `files` into a folder of the consumer project and typechecks it with `tsc`. */
-	async function typecheck(name: string, tsc: string, files: Record<string, string | Blob>) {
+	async function typecheck(
+		name: string,
+		tsc: string,
+		files: Record<string, string | Blob>,
+		more: Record<string, unknown> = {},
+	) {
 		const dir = join(packed.project, name)
 		for (const [file, text] of Object.entries(files)) await Bun.write(join(dir, file), text)
 		const compilerOptions = {
@@ -81,6 +153,7 @@ export {}
 			noEmit: true,
 			// The package's own declarations are checked too.
 			skipLibCheck: false,
+			...more,
 		}
 		await Bun.write(join(dir, 'tsconfig.json'), JSON.stringify({ compilerOptions }))
 		return runProcess(['node', tsc, '-p', dir], { cwd: packed.project })
@@ -91,6 +164,16 @@ export {}
 		'react.ts': Bun.file(join(ROOT, 'test/client/consumer/react.ts')),
 		'readme.ts': await readmeExample(),
 	})
+
+	// The adapters' users and the README's examples of them, with the frameworks' own types,
+	// which need Node's types and a newer lib (Buffer, node:http, Symbol.asyncDispose).
+	const adapterConsumers = () => ({
+		'ai-sdk.ts': Bun.file(join(ROOT, 'test/client/consumer/ai-sdk.ts')),
+		'langgraph.ts': Bun.file(join(ROOT, 'test/client/consumer/langgraph.ts')),
+		'example-ai-sdk.ts': Bun.file(join(ROOT, 'test/client/examples/ai-sdk.ts')),
+		'example-langgraph.ts': Bun.file(join(ROOT, 'test/client/examples/langgraph.ts')),
+	})
+	const forNode = { lib: ['ESNext', 'DOM'], types: ['node'] }
 
 	it('with TypeScript 5: events narrow by type, publish checks standard data, useRun is typed, the README compiles', async () => {
 		const { code, stdout } = await typecheck('typecheck-5', TSC5, await consumers())
@@ -103,6 +186,24 @@ export {}
 		expect(stdout).toBe('')
 		expect(code).toBe(0)
 	}, 60_000)
+
+	it.each([
+		['5', TSC5],
+		['7', TSC7],
+	])(
+		'with TypeScript %s, the adapters fit the AI SDK and LangGraph, as their examples show',
+		async (version, tsc) => {
+			const { code, stdout } = await typecheck(
+				`typecheck-adapters-${version}`,
+				tsc,
+				adapterConsumers(),
+				forNode,
+			)
+			expect(stdout).toBe('')
+			expect(code).toBe(0)
+		},
+		60_000,
+	)
 
 	it('fails where it should: a wrong use is reported, with the file and the error', async () => {
 		const { code, stdout } = await typecheck('typecheck-wrong', TSC5, {
