@@ -19,7 +19,8 @@ import uuid
 # Run from a clone without installing the package: it is the folder above this one.
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from cortex_stream import CortexError, Publisher, publish, subscribe
+from cortex_stream import CortexError, publish  # for the examples further down
+from cortex_stream import Publisher, subscribe
 
 
 def agent(name: str, files: list) -> None:
