@@ -33,8 +33,13 @@ CONNECTION_ERRORS = (OSError, http.client.HTTPException)
 
 
 def resolve_url(url: Optional[str]) -> str:
-    """``url``, else ``CORTEX_URL`` (an empty one counts as unset), else ``DEFAULT_URL``."""
-    return url or os.environ.get("CORTEX_URL") or DEFAULT_URL
+    """``url``, else ``CORTEX_URL`` (an empty one counts as unset), else ``DEFAULT_URL``;
+    ``ValueError`` when it is not an http:// or https:// URL."""
+    resolved = url or os.environ.get("CORTEX_URL") or DEFAULT_URL
+    parts = urlsplit(resolved)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"the server's URL must be http:// or https://, not {resolved!r}")
+    return resolved
 
 
 def resolve_token(token: Optional[TokenSource]) -> Optional[TokenSource]:
@@ -64,7 +69,8 @@ def endpoint(url: str, path: str) -> str:
 def connection(url: str, timeout: Optional[float]) -> Tuple[http.client.HTTPConnection, str]:
     """An unopened connection to ``url``'s host and the path (with the query) to request."""
     parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    host = parts.hostname
+    if not host:
         raise ValueError(f"the server's URL must be http:// or https://, not {url!r}")
     path = parts.path or "/"
     if parts.query:
@@ -72,10 +78,10 @@ def connection(url: str, timeout: Optional[float]) -> Tuple[http.client.HTTPConn
     conn: http.client.HTTPConnection
     if parts.scheme == "https":
         conn = http.client.HTTPSConnection(
-            parts.hostname, parts.port, timeout=timeout, context=ssl.create_default_context()
+            host, parts.port, timeout=timeout, context=ssl.create_default_context()
         )
     else:
-        conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
+        conn = http.client.HTTPConnection(host, parts.port, timeout=timeout)
     return conn, path
 
 

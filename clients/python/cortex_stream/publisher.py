@@ -189,7 +189,9 @@ class Publisher:
     def flush(self, timeout: Optional[float] = None) -> None:
         """Returns once everything queued so far has been acknowledged. Raises the first
         failure once a request has failed for good, and ``TimeoutError`` when ``timeout``
-        seconds passed first."""
+        seconds passed first. Not from a callback: its thread is the one that sends."""
+        if threading.current_thread() is self._thread:
+            raise RuntimeError("flush() and close() cannot wait on the thread that sends")
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._cond:
             while self._failure is None:

@@ -13,7 +13,9 @@ from cortex_stream import (
     CancelRequest,
     CortexConnectionError,
     CortexRequestError,
+    Publisher,
     publish,
+    subscribe,
 )
 
 
@@ -99,6 +101,12 @@ class PublishTest(unittest.TestCase):
     def test_refuses_what_it_cannot_send_before_sending(self) -> None:
         with self.assertRaises(ValueError):
             publish("queues/x", {"event": "progress"}, **self.kw())
+        with self.assertRaises(ValueError):
+            publish("agents/x", {"event": "progress"}, url="127.0.0.1:8787")
+        with self.assertRaises(ValueError):
+            Publisher("agents/x", url="ftp://127.0.0.1")
+        with self.assertRaises(ValueError):
+            subscribe("agents/x", url="localhost")
         with self.assertRaises(ValueError):
             publish(
                 "agents/x", {"event": "progress", "data": {"progress": float("nan")}}, **self.kw()
