@@ -19,7 +19,8 @@ describe('the Python client', () => {
 				python: version.stdout.trim(),
 				supported: true,
 			})
-			const { code, stdout, stderr } = await runProcess(
+			// Killed before this test's own timeout; the servers it started die with it.
+			const proc = Bun.spawn(
 				[python as string, '-m', 'unittest', 'discover', '-s', 'clients/python/tests', '-v'],
 				{
 					cwd: ROOT,
@@ -30,11 +31,25 @@ describe('the Python client', () => {
 						CORTEX_TOKEN: '',
 						PYTHONDONTWRITEBYTECODE: '1',
 					},
+					stdin: 'ignore',
+					stdout: 'pipe',
+					stderr: 'pipe',
+					timeout: 100_000,
+					killSignal: 'SIGKILL',
 				},
 			)
+			const [code, stdout, stderr] = await Promise.all([
+				proc.exited,
+				new Response(proc.stdout).text(),
+				new Response(proc.stderr).text(),
+			])
 			const output = `${stdout}${stderr}`
 			// The whole output on a failure: unittest names each test and shows each traceback.
-			expect({ code, output: code === 0 ? 'ok' : output }).toEqual({ code: 0, output: 'ok' })
+			expect({ code, signal: proc.signalCode, output: code === 0 ? 'ok' : output }).toEqual({
+				code: 0,
+				signal: null,
+				output: 'ok',
+			})
 			expect(output).toMatch(/^OK/m)
 		},
 		120_000,

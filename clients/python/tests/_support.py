@@ -28,6 +28,17 @@ if PACKAGE_ROOT not in sys.path:
     sys.path.insert(0, PACKAGE_ROOT)
 
 
+def _die_with_parent() -> None:
+    """In the server's process before exec: SIGKILL it when the tests' process dies, so that a
+    run killed halfway (a timeout of bun test) leaves no server behind. Linux only."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, 9)  # PR_SET_PDEATHSIG, SIGKILL
+    except (OSError, AttributeError):
+        pass
+
+
 def bun() -> str:
     path = os.environ.get("BUN") or shutil.which("bun")
     if not path:
@@ -55,6 +66,7 @@ class Server:
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
+            preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
         )
         listening: Dict[str, Any] = {}
         ready = threading.Event()
