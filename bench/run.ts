@@ -2,15 +2,16 @@
  * cortex-stream benchmark suite.
  *
  *   bun run bench [fanout] [ingest] [resume] [soak] [scale] [backup] [stalled] [streams]
- *                 [--profile]
+ *                 [dashboard] [--profile]
  *   bun run bench compare [--against=<git ref, HEAD by default>] [--pairs=<n, 5 by default>]
  *                         [--load=ingest|fanout]
  *
  * No scenario runs fanout, ingest and resume; soak (ten minutes), scale (SQLite against two
  * instances on Postgres, about two minutes), compare (this tree's ingest against another
  * revision's, in alternating pairs), backup (how long an online backup holds the server),
- * stalled (what subscribers that stop reading cost the server, about a minute) and streams
- * (memory per stream, and whether retention gives it back) run only by name. The server (and
+ * stalled (what subscribers that stop reading cost the server, about a minute), streams
+ * (memory per stream, and whether retention gives it back) and dashboard (list pages, counts and
+ * executions at 100,000 streams) run only by name. The server (and
  * the floor) run
  * pinned to core 0, every load generator in its own process pinned to core 1. Tables go to
  * stdout, a JSON summary to .bench/results.json (scenarios not run keep their previous entry).
@@ -22,6 +23,7 @@ import { join } from 'node:path'
 import { type Check, checksTable, type ScenarioContext, type ScenarioOutput } from './report.ts'
 import { backup } from './scenario-backup.ts'
 import { compare } from './scenario-compare.ts'
+import { dashboard } from './scenario-dashboard.ts'
 import { fanout } from './scenario-fanout.ts'
 import { ingest } from './scenario-ingest.ts'
 import { resume } from './scenario-resume.ts'
@@ -41,14 +43,24 @@ const SCENARIOS: Record<string, (ctx: ScenarioContext) => Promise<ScenarioOutput
 	backup,
 	stalled,
 	streams,
+	dashboard,
 }
 /**
  * Run by name only: `bun run bench soak` takes ten minutes; `scale` needs Postgres installed and
  * compares store engines rather than checking targets; `compare` measures a change; `backup`
  * has no target; `stalled` holds a thousand connections that never read for a minute, and
- * `streams` fills a server with 100,000 streams: both measure memory on a server of their own.
+ * `streams` fills a server with 100,000 streams: both measure memory on a server of their own;
+ * `dashboard` fills a database of 100,000 streams and a million events, twice with Postgres.
  */
-const ON_REQUEST = new Set(['soak', 'scale', 'compare', 'backup', 'stalled', 'streams'])
+const ON_REQUEST = new Set([
+	'soak',
+	'scale',
+	'compare',
+	'backup',
+	'stalled',
+	'streams',
+	'dashboard',
+])
 /** The 5,000-subscriber run holds that many sockets in the server and in the load generator. */
 const FDS_NEEDED = 5_000 + 256
 
