@@ -28,15 +28,19 @@ if PACKAGE_ROOT not in sys.path:
     sys.path.insert(0, PACKAGE_ROOT)
 
 
+# Looked up here, not in the child between fork and exec, where only a plain call is safe.
+try:
+    import ctypes
+
+    _prctl: Any = ctypes.CDLL("libc.so.6", use_errno=True).prctl
+except (ImportError, OSError, AttributeError):
+    _prctl = None
+
+
 def _die_with_parent() -> None:
     """In the server's process before exec: SIGKILL it when the tests' process dies, so that a
     run killed halfway (a timeout of bun test) leaves no server behind. Linux only."""
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, 9)  # PR_SET_PDEATHSIG, SIGKILL
-    except (OSError, AttributeError):
-        pass
+    _prctl(1, 9)  # PR_SET_PDEATHSIG, SIGKILL
 
 
 def bun() -> str:
@@ -66,7 +70,7 @@ class Server:
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
-            preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
+            preexec_fn=_die_with_parent if _prctl is not None else None,
         )
         listening: Dict[str, Any] = {}
         ready = threading.Event()
