@@ -15,9 +15,9 @@
  */
 
 import { dispatchCustomEvent } from '@langchain/core/callbacks/dispatch/web'
-import { bounded, errorMessage, LIMITS, type RunOptions, TrackedRun } from './ai-sdk.js'
+import { bounded, errorMessage, LIMITS, type RunOptions, TrackedRun } from './tracked-run.js'
 
-export { LIMITS, type RunOptions } from './ai-sdk.js'
+export { LIMITS, type RunOptions } from './tracked-run.js'
 
 /**
  * A LangChain callback handler: what `WorkflowRun.config()` puts in `callbacks`. Its handlers
