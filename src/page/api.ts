@@ -6,12 +6,14 @@
 // the ticket. Both live in this tab's sessionStorage (gone when the tab closes), so a reload
 // keeps the session; the ticket is renewed with the token before it expires.
 
-import type { AgentState, RunStatus, WorkflowState } from '../states.ts'
+import type { AgentState, Execution, StatusCounts, WorkflowState } from '../../client/src/types.ts'
+
+export type { Execution }
 
 export type Kind = 'agents' | 'workflows'
 
 /** The counts of a list, by status, over the streams matching its prefix. */
-export type Counts = Record<RunStatus, number>
+export type Counts = StatusCounts
 
 /** A snapshot as the API sends it. */
 export type Snapshot = AgentState | WorkflowState
@@ -30,17 +32,6 @@ export interface StoredEvent {
 	event: string
 	data: Record<string, unknown>
 	createdAt: string
-}
-
-/** One execution of `GET /api/agents/:name/executions`, `endId` null while it runs. */
-export interface Execution {
-	startId: number
-	endId: number | null
-	status: RunStatus
-	startedAt: string | null
-	endedAt: string | null
-	message: string | null
-	result: unknown
 }
 
 interface Session {

@@ -17,7 +17,8 @@ export function executionOf(fold: Fold): Execution {
 		startId: fold.start,
 		endId: running ? null : fold.lastId,
 		status: fold.status,
-		startedAt: fold.startedAt === null ? null : new Date(fold.startedAt).toISOString(),
+		// A fold in an execution has seen its first event; only an empty one has no start.
+		startedAt: new Date(fold.startedAt ?? Date.now()).toISOString(),
 		endedAt: fold.endedAt === null ? null : new Date(fold.endedAt).toISOString(),
 		message: fold.message,
 		result: fold.result,
