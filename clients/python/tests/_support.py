@@ -148,6 +148,25 @@ class Server:
         raise KeyError(name)
 
 
+class ServerTest(unittest.TestCase):
+    """A test case with one real server for the class; `server_args` are its extra flags."""
+
+    server: Server
+    server_args: List[str] = []
+
+    @classmethod
+    def setUpClass(cls) -> None:
+        cls.server = Server(cls.server_args)
+
+    @classmethod
+    def tearDownClass(cls) -> None:
+        cls.server.close()
+
+    def kw(self, **more: Any) -> Dict[str, Any]:
+        """The server's url and token as keyword arguments, with `more`."""
+        return {"url": self.server.url, "token": self.server.token, **more}
+
+
 def free_port() -> int:
     """A port nothing listens on: one the system just gave out and took back."""
     with socket.socket() as s:

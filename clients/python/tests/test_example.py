@@ -28,17 +28,7 @@ def load_example():
     return module
 
 
-class ExampleTest(unittest.TestCase):
-    server: s.Server
-
-    @classmethod
-    def setUpClass(cls) -> None:
-        cls.server = s.Server()
-
-    @classmethod
-    def tearDownClass(cls) -> None:
-        cls.server.close()
-
+class ExampleTest(s.ServerTest):
     def env(self):
         return {"CORTEX_URL": self.server.url, "CORTEX_TOKEN": self.server.token}
 

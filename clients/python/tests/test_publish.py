@@ -19,20 +19,7 @@ from cortex_stream import (
 )
 
 
-class PublishTest(unittest.TestCase):
-    server: s.Server
-
-    @classmethod
-    def setUpClass(cls) -> None:
-        cls.server = s.Server()
-
-    @classmethod
-    def tearDownClass(cls) -> None:
-        cls.server.close()
-
-    def kw(self, **more):
-        return {"url": self.server.url, "token": self.server.token, **more}
-
+class PublishTest(s.ServerTest):
     def test_appends_events_and_returns_their_ids(self) -> None:
         first = publish("agents/ids", {"event": "progress", "data": {"progress": 0.5}}, **self.kw())
         self.assertEqual(first.ids, [1])
@@ -125,18 +112,8 @@ class PublishTest(unittest.TestCase):
         self.assertEqual(len(self.server.events("agents/replay")), 1)
 
 
-class RetryTest(unittest.TestCase):
+class RetryTest(s.ServerTest):
     """Against stand-ins for the network in front of the server, and a server that restarts."""
-
-    server: s.Server
-
-    @classmethod
-    def setUpClass(cls) -> None:
-        cls.server = s.Server()
-
-    @classmethod
-    def tearDownClass(cls) -> None:
-        cls.server.close()
 
     def stub(self, handle) -> s.Stub:
         stub = s.Stub(handle)

@@ -13,20 +13,7 @@ import _support as s
 from cortex_stream import CancelRequest, CortexRequestError, Publisher
 
 
-class PublisherTest(unittest.TestCase):
-    server: s.Server
-
-    @classmethod
-    def setUpClass(cls) -> None:
-        cls.server = s.Server()
-
-    @classmethod
-    def tearDownClass(cls) -> None:
-        cls.server.close()
-
-    def kw(self, **more):
-        return {"url": self.server.url, "token": self.server.token, **more}
-
+class PublisherTest(s.ServerTest):
     def pairs(self, stream: str):
         return [(e["event"], e["data"]) for e in self.server.events(stream)]
 

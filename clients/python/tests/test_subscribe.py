@@ -12,19 +12,8 @@ from cortex_stream import CortexRequestError, Event, publish, subscribe
 from cortex_stream._sse import SseMessage, SseParser
 
 
-class SubscribeTest(unittest.TestCase):
-    server: s.Server
-
-    @classmethod
-    def setUpClass(cls) -> None:
-        cls.server = s.Server(["--retry-ms", "100"])
-
-    @classmethod
-    def tearDownClass(cls) -> None:
-        cls.server.close()
-
-    def kw(self, **more):
-        return {"url": self.server.url, "token": self.server.token, **more}
+class SubscribeTest(s.ServerTest):
+    server_args = ["--retry-ms", "100"]
 
     def test_yields_events_in_order_and_ends_after_the_terminal_event(self) -> None:
         publish(
