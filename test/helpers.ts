@@ -22,6 +22,8 @@ export interface ServerOptions {
 	command?: string[]
 	/** Omit the default `--token`. */
 	noToken?: boolean
+	/** Entries of a tokens file, written for this server and passed as `--tokens-file`. */
+	tokens?: Array<{ token: string; scopes: string[]; streams: string[] }>
 }
 
 export interface TestServer {
@@ -74,6 +76,12 @@ export async function cleanUpRun() {
 export const ENGINE = process.env.CORTEX_TEST_ENGINE === 'postgres' ? 'postgres' : 'sqlite'
 export const onPostgres = ENGINE === 'postgres'
 
+async function tokensFile(tokens: NonNullable<ServerOptions['tokens']>) {
+	const path = join(runTempDir(), 'tokens.json')
+	await Bun.write(path, JSON.stringify(tokens))
+	return path
+}
+
 /**
  * Starts a real server process on a free port with a SQLite file (or a Postgres database) in a
  * temp dir and waits for its "listening" line. `await using` stops it (SIGKILL) when the test ends.
@@ -93,6 +101,7 @@ export async function startServer(options: ServerOptions = {}): Promise<TestServ
 		'--db',
 		dbPath,
 		...(options.noToken ? [] : ['--token', TOKEN]),
+		...(options.tokens ? ['--tokens-file', await tokensFile(options.tokens)] : []),
 		...(options.args ?? []),
 	]
 	const proc = Bun.spawn(cmd, {

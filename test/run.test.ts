@@ -392,13 +392,9 @@ describe('cortex-stream run: stopping', () => {
 		])
 	}, 20_000)
 	it('learns of a cancel request from the answers to its publishes when its token may not read', async () => {
-		using dir = tempDir()
-		const tokensFile = join(dir.path, 'tokens.json')
-		await Bun.write(
-			tokensFile,
-			JSON.stringify([{ token: 'publish-only-token', scopes: ['publish'], streams: ['agents/*'] }]),
-		)
-		await using server = await startServer({ args: ['--tokens-file', tokensFile] })
+		await using server = await startServer({
+			tokens: [{ token: 'publish-only-token', scopes: ['publish'], streams: ['agents/*'] }],
+		})
 		const run = startRun(
 			server.url,
 			['--agent', 'w', '--', 'sh', '-c', 'echo pgid $$; while true; do echo tick; sleep 0.1; done'],

@@ -1,6 +1,4 @@
 import { afterAll, beforeAll, describe, expect, it } from 'bun:test'
-import { writeFileSync } from 'node:fs'
-import { join } from 'node:path'
 import {
 	auth,
 	onPostgres,
@@ -10,28 +8,22 @@ import {
 	startServer,
 	streamUrl,
 	type TestServer,
-	tempDir,
 } from '../helpers.ts'
 
 const READER = 'cancel-reader-token'
 const OTHER_PUBLISHER = 'cancel-publisher-of-others'
 
 let server: TestServer
-const dir = tempDir()
 beforeAll(async () => {
-	const file = join(dir.path, 'tokens.json')
-	writeFileSync(
-		file,
-		JSON.stringify([
+	server = await startServer({
+		tokens: [
 			{ token: READER, scopes: ['read'], streams: ['*'] },
 			{ token: OTHER_PUBLISHER, scopes: ['read', 'publish'], streams: ['agents/others-*'] },
-		]),
-	)
-	server = await startServer({ args: ['--tokens-file', file] })
+		],
+	})
 })
 afterAll(async () => {
 	await server[Symbol.asyncDispose]()
-	dir[Symbol.dispose]()
 })
 
 /** POSTs a cancel request; `body` undefined sends none. Returns status, headers and parsed body. */

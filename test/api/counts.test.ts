@@ -1,7 +1,5 @@
 import { describe, expect, it } from 'bun:test'
-import { writeFileSync } from 'node:fs'
-import { join } from 'node:path'
-import { auth, publish, startServer, type TestServer, tempDir } from '../helpers.ts'
+import { auth, publish, startServer, type TestServer } from '../helpers.ts'
 
 const list = async (server: TestServer, path: string, token = server.token) => {
 	const res = await fetch(`${server.url}${path}`, { headers: auth(token) })
@@ -82,17 +80,13 @@ describe('list counts', () => {
 	})
 
 	it("count only the streams a narrow token may read, by the token's patterns", async () => {
-		using dir = tempDir()
-		const file = join(dir.path, 'tokens.json')
-		writeFileSync(
-			file,
-			JSON.stringify([
+		await using s = await startServer({
+			tokens: [
 				{ token: 'team-a', scopes: ['read'], streams: ['agents/team_a*', 'agents/*-shared'] },
 				{ token: 'one', scopes: ['read'], streams: ['agents/team_a1'] },
 				{ token: 'workflows-only', scopes: ['read'], streams: ['workflows/*'] },
-			]),
-		)
-		await using s = await startServer({ args: ['--tokens-file', file] })
+			],
+		})
 		const plan: Array<[string, string]> = [
 			['team_a1', 'running'],
 			['team_a2', 'complete'],

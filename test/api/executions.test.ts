@@ -1,27 +1,20 @@
 import { afterAll, beforeAll, describe, expect, it } from 'bun:test'
-import { writeFileSync } from 'node:fs'
-import { join } from 'node:path'
-import { auth, publish, startServer, type TestServer, tempDir } from '../helpers.ts'
+import { auth, publish, startServer, type TestServer } from '../helpers.ts'
 
 const NARROW = 'executions-narrow-reader'
 const PUBLISH_ONLY = 'executions-publisher'
 
 let server: TestServer
-const dir = tempDir()
 beforeAll(async () => {
-	const file = join(dir.path, 'tokens.json')
-	writeFileSync(
-		file,
-		JSON.stringify([
+	server = await startServer({
+		tokens: [
 			{ token: NARROW, scopes: ['read'], streams: ['agents/mine-*'] },
 			{ token: PUBLISH_ONLY, scopes: ['publish'], streams: ['*'] },
-		]),
-	)
-	server = await startServer({ args: ['--tokens-file', file] })
+		],
+	})
 })
 afterAll(async () => {
 	await server[Symbol.asyncDispose]()
-	dir[Symbol.dispose]()
 })
 
 const get = async (path: string, token = server.token, on: TestServer = server) => {

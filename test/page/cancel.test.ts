@@ -1,7 +1,6 @@
 import { afterEach, describe, expect, it } from 'bun:test'
-import { join } from 'node:path'
 import type { Subprocess } from 'bun'
-import { auth, eventually, MAIN, publish, ROOT, startServer, tempDir } from '../helpers.ts'
+import { auth, eventually, MAIN, publish, ROOT, startServer } from '../helpers.ts'
 import { browserForFile, loggedIn, until } from './browser.ts'
 
 const browser = browserForFile()
@@ -102,16 +101,12 @@ describe('cancelling a run from the dashboard', () => {
 	}, 40_000)
 
 	it('offers no Cancel to a token that may not publish to the run', async () => {
-		using dir = tempDir()
-		const file = join(dir.path, 'tokens.json')
-		await Bun.write(
-			file,
-			JSON.stringify([
+		await using server = await startServer({
+			tokens: [
 				{ token: 'reader', scopes: ['read'], streams: ['*'] },
 				{ token: 'team-a-runner', scopes: ['read', 'publish'], streams: ['agents/team-a*'] },
-			]),
-		)
-		await using server = await startServer({ args: ['--tokens-file', file] })
+			],
+		})
 		await publish(server, 'agents/team-a-1', { event: 'progress', data: { message: 'working' } })
 		const cancelShown = async (token: string, name: string) => {
 			await using session = await loggedIn(browser(), server, { token, path: `/#/agents/${name}` })

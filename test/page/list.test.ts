@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'bun:test'
-import { join } from 'node:path'
-import { publish, startServer, tempDir } from '../helpers.ts'
+import { publish, startServer } from '../helpers.ts'
 import { browserForFile, loggedIn, rows, screenshot, until } from './browser.ts'
 
 const browser = browserForFile()
@@ -219,13 +218,9 @@ describe('the runs list', () => {
 	}, 30_000)
 
 	it('logs a narrow read token in with a ticket within what it may read, and shows just its runs', async () => {
-		using dir = tempDir()
-		const file = join(dir.path, 'tokens.json')
-		await Bun.write(
-			file,
-			JSON.stringify([{ token: 'team-a-reader', scopes: ['read'], streams: ['agents/team-a*'] }]),
-		)
-		await using server = await startServer({ args: ['--tokens-file', file] })
+		await using server = await startServer({
+			tokens: [{ token: 'team-a-reader', scopes: ['read'], streams: ['agents/team-a*'] }],
+		})
 		await publish(server, 'agents/team-a-1', { event: 'progress', data: { message: 'mine' } })
 		await publish(server, 'agents/other', { event: 'progress', data: { message: 'not mine' } })
 		await publish(server, 'workflows/wf-1', { event: 'step_start', data: { stepId: 's' } })
