@@ -7,6 +7,7 @@
 // keeps the session; the ticket is renewed with the token before it expires.
 
 import type { AgentState, Execution, StatusCounts, WorkflowState } from '../../client/src/types.ts'
+import { compilePattern } from '../patterns.ts'
 
 export type { Execution }
 
@@ -171,18 +172,13 @@ export async function get<T>(path: string, signal?: AbortSignal): Promise<T> {
 	}
 }
 
-/** Whether `pattern` (`*` standing for any characters) matches the whole of `stream`. */
-export function patternMatches(pattern: string, stream: string): boolean {
-	const parts = pattern.split('*').map((p) => p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))
-	return new RegExp(`^${parts.join('.*')}$`).test(stream)
-}
-
 /** Whether the token may ask `stream` to stop: the publish scope on a pattern matching it. */
 export function mayCancel(stream: string): boolean {
 	const current = session
 	if (!current) return false
 	return (
-		current.scopes.includes('publish') && current.streams.some((p) => patternMatches(p, stream))
+		current.scopes.includes('publish') &&
+		current.streams.some((p) => compilePattern(p).test(stream))
 	)
 }
 
