@@ -348,7 +348,13 @@ export const runCli = (args: string[], env: Record<string, string> = {}, stdin?:
 /** Runs a command to its end; returns its exit code and everything it printed. */
 export async function runProcess(
 	argv: string[],
-	options: { cwd?: string; env?: Record<string, string | undefined>; stdin?: string } = {},
+	options: {
+		cwd?: string
+		env?: Record<string, string | undefined>
+		stdin?: string
+		/** SIGKILL after this many ms. */
+		timeout?: number
+	} = {},
 ) {
 	const proc = Bun.spawn(argv, {
 		cwd: options.cwd ?? ROOT,
@@ -356,6 +362,8 @@ export async function runProcess(
 		stdin: options.stdin === undefined ? 'ignore' : new Blob([options.stdin]),
 		stdout: 'pipe',
 		stderr: 'pipe',
+		timeout: options.timeout,
+		killSignal: 'SIGKILL',
 	})
 	const [code, stdout, stderr] = await Promise.all([
 		proc.exited,

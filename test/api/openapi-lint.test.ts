@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'bun:test'
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { ROOT, startServer, tempDir } from '../helpers.ts'
+import { ROOT, runProcess, startServer, tempDir } from '../helpers.ts'
 
 /**
  * /openapi.json as the real server serves it, checked by tools that read OpenAPI for a living:
@@ -38,23 +38,8 @@ function writeDoc(name: string, document: unknown) {
 	return folder
 }
 
-async function run(argv: string[], cwd: string, env: Record<string, string> = {}) {
-	const proc = Bun.spawn(argv, {
-		cwd,
-		env: { ...process.env, NO_COLOR: '1', ...env },
-		stdin: 'ignore',
-		stdout: 'pipe',
-		stderr: 'pipe',
-		timeout: TOOL_MS,
-		killSignal: 'SIGKILL',
-	})
-	const [code, stdout, stderr] = await Promise.all([
-		proc.exited,
-		new Response(proc.stdout).text(),
-		new Response(proc.stderr).text(),
-	])
-	return { code, stdout, stderr }
-}
+const run = (argv: string[], cwd: string, env: Record<string, string> = {}) =>
+	runProcess(argv, { cwd, env: { ...process.env, NO_COLOR: '1', ...env }, timeout: TOOL_MS })
 
 interface LintReport {
 	totals: { errors: number; warnings: number }
